@@ -1,0 +1,105 @@
+# sous: the two set-up commands are `make dev` and `make test`; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: help install system-deps dev dev-down test test-unit test-integration test-e2e test-llm lint fmt \
+        migrate bench bench-boxes bench-claim soak soak-short chaos up up-worker-box down logs ps rollback clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@scripts/system-deps.sh
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sous needs Python >= 3.11"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP) ## create .venv and install sous with its dev tools
+
+dev: $(STAMP) ## run the whole stack on this host with demo data
+	@scripts/dev.sh
+
+dev-down: ## stop what `make dev` started
+	@scripts/dev.sh down
+
+test: $(STAMP) system-deps ## run every test (starts its own throwaway Postgres and Redis)
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+test-llm: $(STAMP) ## provider chain and a drain against a real llama.cpp server
+	@scripts/test-llm.sh
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: $(STAMP) ## apply migrations to DATABASE_URL
+	$(BIN)/sous migrate
+
+bench-claim: $(STAMP) ## claim+complete throughput against pgqueuer, same server, same run
+	$(BIN)/python -m loadtest.bench_claim
+
+bench: $(STAMP) ## pipeline benchmarks on the simulator (and the baseline, in the same run)
+	$(BIN)/python -m loadtest.bench
+
+bench-boxes: $(STAMP) ## rows/5 min of one box against two boxes on one Postgres (simulated, same run)
+	$(BIN)/python -m loadtest.bench_boxes
+
+# --- service levels (loadtest/soak.py: Locust against the whole stack, then the SLO gate) ---
+DURATION ?= 1800
+RATE ?= 60
+soak: $(STAMP) ## acceptance: DURATION s (30 min) at RATE rows/5 min (>= 50) on the simulator, then the SLO gate
+	$(BIN)/python -m loadtest.soak --duration $(DURATION) --rows-per-5min $(RATE) $(SOAK_ARGS)
+
+soak-short: $(STAMP) ## 3 minutes at 10x the target rate, gated at 10x
+	$(BIN)/python -m loadtest.soak --duration 180 --rows-per-5min 600 --min-rows-per-5min 500 $(SOAK_ARGS)
+
+chaos: $(STAMP) ## 10 min at 10x with worker/dispatcher kills, Redis wipe, Postgres kicks, model faults
+	$(BIN)/python -m loadtest.soak --duration 600 --rows-per-5min 600 --chaos --lease-seconds 60 $(SOAK_ARGS)
+
+# --- the appliance (compose; needs a Docker engine) ---
+GPU ?= rocm
+COMPOSE ?= docker compose
+COMPOSE_ALL := $(COMPOSE) --profile rocm --profile cuda --profile sim --profile monitoring
+
+PROFILES = --profile $(GPU) $(if $(MONITORING),--profile monitoring)
+up: ## start the appliance (GPU=rocm|cuda|sim, MONITORING=1 for Prometheus+Grafana), wait for health
+	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
+	$(COMPOSE) $(PROFILES) up -d --build --wait
+
+up-worker-box: ## an extra box on the shared Postgres (compose.worker-box.yaml: DATABASE_URL, BOX_ID in .env)
+	@test -f .env || { echo "no .env: copy .env.example, set DATABASE_URL (the shared Postgres) and BOX_ID"; exit 1; }
+	$(COMPOSE) -f compose.worker-box.yaml $(PROFILES) up -d --build --wait
+
+down: ## stop the appliance (volumes are kept)
+	$(COMPOSE_ALL) down
+
+logs: ## follow every service's logs
+	$(COMPOSE_ALL) logs -f --tail=200
+
+ps:
+	$(COMPOSE_ALL) ps
+
+rollback: ## provider env to cloud (LOCAL_LLM_ENABLED=false); worker and api recreated
+	LOCAL_LLM_ENABLED=false $(COMPOSE) $(PROFILES) up -d --no-deps --force-recreate worker api
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

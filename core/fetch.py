@@ -1,0 +1,221 @@
+"""SSRF-safe image fetch for menu submissions by URL.
+
+Every hop: the scheme is http or https; the host name is resolved and EVERY address checked
+(loopback, private, link-local, multicast, reserved, unspecified, shared and the IPv6 forms,
+IPv4-mapped and 6to4/Teredo-embedded addresses included); the connection is then made to the
+checked address itself (Host header and TLS SNI keep the name), so a second DNS answer cannot
+point elsewhere. Redirects are followed by hand, at most 3, each re-checked. Connect and read
+timeouts, an overall deadline, a streamed size cap, and the type sniffed from the bytes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from core.errors import InvalidInput, SousError
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 3
+ALLOWED_SCHEMES = ("http", "https")
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+AddressPolicy = Callable[[IpAddress], str | None]
+
+# Magic numbers of the image types a menu photo may come in.
+_SIGNATURES: list[tuple[bytes, str]] = [
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+]
+
+
+class UnsafeUrl(InvalidInput):
+    """The URL may not be fetched (scheme, or an address that is not public)."""
+
+
+class FetchFailed(InvalidInput):
+    """The image could not be fetched: timeout, HTTP error, too many redirects, not an image."""
+
+
+class ImageTooLarge(SousError):
+    code = "IMAGE_TOO_LARGE"
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    content: bytes
+    content_type: str
+    url: str  # the final URL after redirects
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    for magic, mime in _SIGNATURES:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def blocked_reason(ip: IpAddress) -> str | None:
+    """Why an address may not be fetched from, or None for a public unicast address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            reason = blocked_reason(embedded)
+            return f"{reason} (embedded in {ip})" if reason else None
+    for attr in (
+        "is_loopback",
+        "is_private",
+        "is_link_local",
+        "is_multicast",
+        "is_reserved",
+        "is_unspecified",
+    ):
+        if getattr(ip, attr):
+            return f"{ip} is {attr[3:].replace('_', '-')}"
+    if not ip.is_global:
+        return f"{ip} is not a public address"
+    return None
+
+
+def policy_allowing(
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> AddressPolicy:
+    """blocked_reason, except that addresses inside `networks` may be fetched from."""
+    if not networks:
+        return blocked_reason
+
+    def policy(ip: IpAddress) -> str | None:
+        if any(ip.version == net.version and ip in net for net in networks):
+            return None
+        return blocked_reason(ip)
+
+    return policy
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchFailed(f"cannot resolve {host!r}: {exc.strerror}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class SafeFetcher:
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        allow_private: bool = False,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        deadline_seconds: float = 30.0,
+        resolver: Resolver = system_resolver,
+        policy: AddressPolicy = blocked_reason,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.allow_private = allow_private
+        self.deadline_seconds = deadline_seconds
+        self.resolver = resolver
+        self.policy = policy
+        timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+        )
+        # trust_env=False: no proxy from the environment may carry the request elsewhere.
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def check_url(self, url: str) -> tuple[httpx.URL, str]:
+        """The parsed URL and the checked address to connect to; UnsafeUrl when refused."""
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise UnsafeUrl(f"invalid URL: {exc}") from None
+        if parsed.scheme not in ALLOWED_SCHEMES:
+            raise UnsafeUrl(f"URL scheme {parsed.scheme or '(none)'!r} is not allowed; use http or https")
+        host = parsed.host
+        if not host:
+            raise UnsafeUrl("URL has no host")
+        if parsed.userinfo:
+            raise UnsafeUrl("URLs with credentials are not accepted")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            addresses = self.resolver(host, port)
+        if not addresses:
+            raise FetchFailed(f"{host!r} has no address")
+        checked = [ipaddress.ip_address(a.split("%", 1)[0]) for a in addresses]
+        if not self.allow_private:
+            for ip in checked:
+                reason = self.policy(ip)
+                if reason:
+                    raise UnsafeUrl(f"refusing to fetch from {host!r}: {reason}")
+        return parsed, str(checked[0])
+
+    def fetch(self, url: str) -> FetchedImage:
+        started = time.monotonic()
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            parsed, address = self.check_url(current)
+            request = self._client.build_request(
+                "GET",
+                parsed.copy_with(host=address),
+                headers={"Host": parsed.netloc.decode("ascii"), "Accept": "image/*"},
+                extensions={"sni_hostname": parsed.host} if parsed.scheme == "https" else {},
+            )
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TimeoutException:
+                raise FetchFailed(f"timed out fetching {current}") from None
+            except httpx.HTTPError as exc:
+                raise FetchFailed(f"cannot fetch {current}: {exc.__class__.__name__}") from None
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location")
+                    if not location:
+                        raise FetchFailed(f"redirect without a Location from {current}")
+                    current = str(parsed.join(location))
+                    continue
+                if response.status_code != 200:
+                    raise FetchFailed(f"{current} answered HTTP {response.status_code}")
+                return self._read(response, current, started)
+            finally:
+                response.close()
+        raise FetchFailed(f"more than {MAX_REDIRECTS} redirects")
+
+    def _read(self, response: httpx.Response, url: str, started: float) -> FetchedImage:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise ImageTooLarge(f"image is {int(declared):,} bytes; the limit is {self.max_bytes:,}")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise ImageTooLarge(f"image is over the limit of {self.max_bytes:,} bytes")
+            if time.monotonic() - started > self.deadline_seconds:
+                raise FetchFailed(f"fetching {url} took longer than {self.deadline_seconds:g}s")
+            chunks.append(chunk)
+        content = b"".join(chunks)
+        mime = sniff_image_type(content)
+        if mime is None:
+            raise FetchFailed(f"{url} did not return an image (JPEG, PNG, WebP, GIF, BMP or TIFF)")
+        return FetchedImage(content, mime, url)

@@ -1,0 +1,504 @@
+-- Every SQL statement sous runs, each under a `-- name:` line (loaded by core/sql.py).
+-- Parameters are SQLAlchemy binds (:name). Keep statements grouped by the table they touch.
+
+-- ===================================================================== ingredient queue
+
+-- name: set_max_attempts
+SELECT set_config('sous.queue_max_attempts', CAST(:max_attempts AS text), true);
+
+-- name: claim_rows
+SELECT * FROM claim_ingredient_match_queue(
+  CAST(:limit AS integer), CAST(:resolver AS text), CAST(:lease_seconds AS integer),
+  CAST(:review_mode AS text), CAST(:source AS text));
+
+-- name: requeue_expired
+SELECT requeue_expired_ingredient_match_queue(CAST(:limit AS integer), CAST(:error AS text));
+
+-- name: complete_rows
+-- Fenced: a row is written only while it is still the claim that computed the result.
+UPDATE ingredient_match_queue q
+   SET status = 'resolved',
+       canonical_name = r.canonical_name,
+       resolved_unit = r.resolved_unit,
+       resolved_quantity = r.resolved_quantity,
+       confidence = r.confidence,
+       provider = r.provider,
+       resolved_at = now(),
+       last_error = NULL,
+       processing_lease_expires_at = NULL,
+       needs_ingredient_review = false,
+       needs_unit_review = q.needs_unit_review AND r.resolved_unit IS NULL
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+       id bigint, attempt integer, canonical_name text, resolved_unit text,
+       resolved_quantity numeric, confidence real, provider text)
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+RETURNING q.id;
+
+-- name: reject_rows
+UPDATE ingredient_match_queue q
+   SET status = 'rejected',
+       last_error = r.reason,
+       provider = r.provider,
+       processing_lease_expires_at = NULL
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+       id bigint, attempt integer, reason text, provider text)
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+RETURNING q.id;
+
+-- name: fail_rows
+-- Back to pending for another attempt, or failed once the attempts are used up.
+UPDATE ingredient_match_queue q
+   SET status = CASE WHEN q.attempt_count >= CAST(:max_attempts AS integer)
+                     THEN 'failed' ELSE 'pending' END,
+       last_error = r.error,
+       processing_lease_expires_at = NULL
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer, error text)
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+RETURNING q.id, q.status;
+
+-- name: release_rows
+-- A worker shutting down hands its rows back at once instead of waiting for the lease.
+UPDATE ingredient_match_queue q
+   SET status = 'pending',
+       last_error = CAST(:reason AS text),
+       processing_lease_expires_at = NULL
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer)
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+RETURNING q.id;
+
+-- name: extend_lease
+UPDATE ingredient_match_queue q
+   SET processing_lease_expires_at = now() + make_interval(secs => CAST(:lease_seconds AS integer))
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer)
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+RETURNING q.id;
+
+-- name: insert_rows
+INSERT INTO ingredient_match_queue
+       (raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id,
+        needs_ingredient_review, needs_unit_review)
+SELECT r.raw_name, coalesce(r.cleaned_name, r.raw_name), r.raw_unit,
+       coalesce(r.source, 'scraper'), r.recipe_ingredient_id,
+       coalesce(r.needs_ingredient_review, true), coalesce(r.needs_unit_review, false)
+  FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS (
+       raw_name text, cleaned_name text, raw_unit text, source text,
+       recipe_ingredient_id text, needs_ingredient_review boolean, needs_unit_review boolean)
+       ) WITH ORDINALITY AS r(raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id,
+                              needs_ingredient_review, needs_unit_review, ord)
+ ORDER BY r.ord
+RETURNING id;
+
+-- name: get_row
+SELECT * FROM ingredient_match_queue WHERE id = :id;
+
+-- name: count_by_status
+SELECT status, count(*) AS n FROM ingredient_match_queue GROUP BY status;
+
+-- ===================================================================== dispatcher and chunk workers (worker/)
+
+-- name: dispatch_try_lock
+-- Session-level advisory lock on the dispatcher's dedicated connection: held until it closes.
+SELECT pg_try_advisory_lock(CAST(:key AS bigint));
+
+-- name: dispatch_ping
+SELECT 1;
+
+-- name: dispatch_listen
+LISTEN ingredient_match_queue;
+
+-- name: dispatch_pending_count
+SELECT count(*) FROM ingredient_match_queue
+ WHERE status = 'pending'
+   AND (CAST(:source AS text) = 'any' OR source = CAST(:source AS text));
+
+-- name: dispatch_run_insert
+INSERT INTO queue_runs
+       (started_at, finished_at, box_id, resolver, trigger, dry_run, requeued, claimed, chunks,
+        resolved, failed, rejected, pending_after, lag_p50_ms, lag_p95_ms,
+        latency_p50_ms, latency_p95_ms, details)
+VALUES (CAST(:started_at AS timestamptz), now(), :box_id, :resolver, :trigger, :dry_run, :requeued,
+        :claimed, :chunks, :resolved, :failed, :rejected, :pending_after, :lag_p50_ms, :lag_p95_ms,
+        :latency_p50_ms, :latency_p95_ms, CAST(:details AS jsonb))
+RETURNING id;
+
+-- name: dispatch_cache_store
+INSERT INTO ingredient_canonical_cache
+       (normalized_name, model, prompt_version, status, canonical_name, resolved_unit,
+        resolved_quantity, confidence, provider, reason)
+SELECT r.normalized_name, CAST(:model AS text), CAST(:prompt_version AS text), r.status,
+       r.canonical_name, r.resolved_unit, r.resolved_quantity, r.confidence, r.provider, r.reason
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+       normalized_name text, status text, canonical_name text, resolved_unit text,
+       resolved_quantity numeric, confidence real, provider text, reason text)
+ON CONFLICT (normalized_name, model, prompt_version) DO UPDATE
+   SET status = EXCLUDED.status, canonical_name = EXCLUDED.canonical_name,
+       resolved_unit = EXCLUDED.resolved_unit, resolved_quantity = EXCLUDED.resolved_quantity,
+       confidence = EXCLUDED.confidence, provider = EXCLUDED.provider, reason = EXCLUDED.reason,
+       updated_at = now();
+
+-- name: dispatch_shadow_select
+-- DRY_RUN reads pending rows without locking or touching them; rows already shadowed for this
+-- model and prompt version are skipped, so the shadow table is the memory of what was done.
+SELECT q.* FROM ingredient_match_queue q
+ WHERE q.status = 'pending'
+   AND (CAST(:source AS text) = 'any' OR q.source = CAST(:source AS text))
+   AND (CAST(:review_mode AS text) = 'any'
+        OR (CAST(:review_mode AS text) = 'ingredient' AND q.needs_ingredient_review)
+        OR (CAST(:review_mode AS text) = 'unit' AND q.needs_unit_review))
+   AND NOT EXISTS (SELECT 1 FROM ingredient_match_shadow s
+                    WHERE s.queue_id = q.id AND s.model = CAST(:model AS text)
+                      AND s.prompt_version = CAST(:prompt_version AS text))
+ ORDER BY q.created_at, q.id
+ LIMIT CAST(:limit AS integer);
+
+-- name: dispatch_shadow_insert
+INSERT INTO ingredient_match_shadow
+       (queue_id, attempt, status, canonical_name, resolved_unit, resolved_quantity, confidence,
+        provider, model, prompt_version, reason, latency_ms)
+SELECT r.queue_id, r.attempt, r.status, r.canonical_name, r.resolved_unit, r.resolved_quantity,
+       r.confidence, r.provider, CAST(:model AS text), CAST(:prompt_version AS text), r.reason,
+       r.latency_ms
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+       queue_id bigint, attempt integer, status text, canonical_name text, resolved_unit text,
+       resolved_quantity numeric, confidence real, provider text, reason text, latency_ms integer);
+
+-- name: status_oldest_pending
+SELECT extract(epoch FROM now() - min(created_at)) FROM ingredient_match_queue WHERE status = 'pending';
+
+-- name: status_expired_leases
+SELECT count(*) FROM ingredient_match_queue
+ WHERE status = 'processing' AND processing_lease_expires_at < now();
+
+-- name: shadow_report_summary
+-- Each row's latest shadow answer against its final live outcome (terminal rows only).
+WITH latest AS (
+  SELECT DISTINCT ON (s.queue_id) s.*
+    FROM ingredient_match_shadow s
+   ORDER BY s.queue_id, s.id DESC
+)
+SELECT l.queue_id, q.cleaned_name, l.status AS shadow_status, l.canonical_name AS shadow_canonical,
+       l.resolved_unit AS shadow_unit, l.provider AS shadow_provider, l.model AS shadow_model,
+       q.status AS live_status, q.canonical_name AS live_canonical, q.resolved_unit AS live_unit,
+       q.provider AS live_provider,
+       (l.status = q.status
+        AND lower(coalesce(l.canonical_name, '')) = lower(coalesce(q.canonical_name, ''))) AS agree
+  FROM latest l JOIN ingredient_match_queue q ON q.id = l.queue_id
+ WHERE q.status IN ('resolved', 'rejected', 'failed')
+ ORDER BY l.queue_id;
+
+-- name: shadow_report_pending
+SELECT count(DISTINCT s.queue_id) FROM ingredient_match_shadow s
+  JOIN ingredient_match_queue q ON q.id = s.queue_id
+ WHERE q.status NOT IN ('resolved', 'rejected', 'failed');
+
+-- ===================================================================== menu extraction jobs
+
+-- name: menu_lock_user
+-- Serializes one user's submissions (quota check + insert) for the rest of the transaction.
+-- The two-key form keeps these locks apart from single-key advisory locks; 1835363957 = 'menu'.
+SELECT pg_advisory_xact_lock(1835363957, hashtext(CAST(:user_id AS text)));
+
+-- name: menu_quota_usage
+-- Monthly: jobs created this calendar month (UTC), retries excluded (a retry re-runs a failed
+-- extraction). Hourly: every accepted submission in the last rolling hour (extraction_uploads).
+SELECT now() AS now, p.plan, p.plan_limits,
+       (SELECT count(*) FROM menu_extraction_jobs j
+         WHERE j.user_id = CAST(:user_id AS uuid) AND j.retry_of IS NULL
+           AND j.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+       ) AS monthly_used,
+       (SELECT count(*) FROM extraction_uploads u
+         WHERE u.user_id = CAST(:user_id AS uuid) AND u.created_at > now() - interval '1 hour'
+       ) AS hourly_used,
+       (SELECT min(u.created_at) FROM extraction_uploads u
+         WHERE u.user_id = CAST(:user_id AS uuid) AND u.created_at > now() - interval '1 hour'
+       ) AS oldest_upload_in_hour
+  FROM (SELECT 1) AS one
+  LEFT JOIN profiles p ON p.user_id = CAST(:user_id AS uuid);
+
+-- name: menu_find_same
+-- The same user + image + versions: a live job first, else the newest completed one.
+SELECT * FROM menu_extraction_jobs
+ WHERE user_id = CAST(:user_id AS uuid) AND image_hash = :image_hash
+   AND schema_version = :schema_version AND prompt_version = :prompt_version
+   AND status IN ('queued', 'processing', 'completed')
+ ORDER BY CASE WHEN status = 'completed' THEN 1 ELSE 0 END, created_at DESC
+ LIMIT 1;
+
+-- name: menu_store_image
+INSERT INTO menu_images (image_hash, content, content_type, byte_size)
+VALUES (:image_hash, :content, :content_type, CAST(:byte_size AS integer))
+ON CONFLICT (image_hash) DO NOTHING;
+
+-- name: menu_load_image
+SELECT content, content_type FROM menu_images WHERE image_hash = :image_hash;
+
+-- name: menu_insert_job
+WITH new AS (SELECT gen_random_uuid() AS id)
+INSERT INTO menu_extraction_jobs
+       (id, user_id, image_url, image_hash, schema_version, prompt_version, retry_count, retry_of,
+        rq_job_id)
+SELECT new.id, CAST(:user_id AS uuid), :image_url, :image_hash, :schema_version, :prompt_version,
+       CAST(:retry_count AS integer), CAST(:retry_of AS uuid), 'menu-' || new.id
+  FROM new
+RETURNING *;
+
+-- name: menu_record_upload
+INSERT INTO extraction_uploads (user_id, image_hash, job_id, cached)
+VALUES (CAST(:user_id AS uuid), :image_hash, CAST(:job_id AS uuid), CAST(:cached AS boolean));
+
+-- name: menu_get_job
+SELECT * FROM menu_extraction_jobs WHERE id = CAST(:job_id AS uuid);
+
+-- name: menu_get_user_job
+SELECT * FROM menu_extraction_jobs WHERE id = CAST(:job_id AS uuid) AND user_id = CAST(:user_id AS uuid);
+
+-- name: menu_find_retry_of
+SELECT * FROM menu_extraction_jobs WHERE retry_of = CAST(:job_id AS uuid) ORDER BY created_at DESC LIMIT 1;
+
+-- name: menu_claim_job
+-- Eligible: queued, or processing with an expired lease (its worker died).
+UPDATE menu_extraction_jobs
+   SET status = 'processing',
+       attempt_count = attempt_count + 1,
+       resolver = :resolver,
+       processing_started_at = now(),
+       processing_lease_expires_at = now() + make_interval(secs => CAST(:lease_seconds AS integer))
+ WHERE id = CAST(:job_id AS uuid)
+   AND (status = 'queued' OR (status = 'processing' AND processing_lease_expires_at < now()))
+RETURNING *;
+
+-- name: menu_extend_lease
+UPDATE menu_extraction_jobs
+   SET processing_lease_expires_at = now() + make_interval(secs => CAST(:lease_seconds AS integer))
+ WHERE id = CAST(:job_id AS uuid) AND status = 'processing' AND attempt_count = :attempt
+RETURNING id;
+
+-- name: menu_complete_job
+UPDATE menu_extraction_jobs
+   SET status = 'completed',
+       result = CAST(:result AS jsonb),
+       confidence = CAST(:confidence AS real),
+       uncertain_items = CAST(:uncertain_items AS jsonb),
+       superfluous_text = CAST(:superfluous_text AS jsonb),
+       token_usage = CAST(:token_usage AS jsonb),
+       processing_time = CAST(:processing_time AS integer),
+       error_message = NULL,
+       completed_at = now(),
+       processing_lease_expires_at = NULL
+ WHERE id = CAST(:job_id AS uuid) AND status = 'processing' AND attempt_count = :attempt
+RETURNING id;
+
+-- name: menu_fail_job
+UPDATE menu_extraction_jobs
+   SET status = 'failed',
+       error_message = :error,
+       processing_time = CAST(:processing_time AS integer),
+       completed_at = now(),
+       processing_lease_expires_at = NULL
+ WHERE id = CAST(:job_id AS uuid) AND status = 'processing' AND attempt_count = :attempt
+RETURNING id;
+
+-- name: menu_fail_exhausted
+-- Jobs whose workers died on every attempt: give up instead of reclaiming them forever.
+UPDATE menu_extraction_jobs
+   SET status = 'failed',
+       error_message = 'worker lost ' || attempt_count || ' times (lease expired); giving up',
+       completed_at = now(),
+       processing_lease_expires_at = NULL
+ WHERE status = 'processing' AND processing_lease_expires_at < now()
+   AND attempt_count >= CAST(:max_attempts AS integer)
+RETURNING id;
+
+-- name: menu_lost_candidates
+-- Queued jobs older than a grace period, and processing jobs whose lease expired.
+SELECT id, status, attempt_count, rq_job_id FROM menu_extraction_jobs
+ WHERE (status = 'queued' AND created_at < now() - make_interval(secs => CAST(:grace_seconds AS integer)))
+    OR (status = 'processing' AND processing_lease_expires_at < now())
+ ORDER BY created_at
+ LIMIT CAST(:limit AS integer);
+
+-- name: menu_queue_depth
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+       count(*) FILTER (WHERE status = 'processing') AS processing
+  FROM menu_extraction_jobs WHERE status IN ('queued', 'processing');
+
+-- name: menu_recent_processing_ms
+-- Mean processing time of the last 50 completed jobs (NULL before the first one).
+SELECT avg(processing_time)::float AS mean_ms, count(*) AS n FROM (
+  SELECT processing_time FROM menu_extraction_jobs
+   WHERE status = 'completed' AND processing_time IS NOT NULL
+   ORDER BY completed_at DESC LIMIT 50) AS recent;
+
+-- name: menu_count_by_status
+SELECT status, count(*) AS n FROM menu_extraction_jobs GROUP BY status;
+
+-- ===================================================================== demo (sous demo)
+
+-- name: demo_status_counts
+SELECT status, count(*) AS n FROM ingredient_match_queue WHERE id = ANY(CAST(:ids AS bigint[])) GROUP BY status;
+
+-- ===================================================================== loadtest (SLO gate)
+
+-- name: slo_rows
+SELECT id, source, status, created_at, processing_started_at, resolved_at, updated_at,
+       attempt_count, provider, last_error
+  FROM ingredient_match_queue
+ WHERE created_at >= CAST(:since AS timestamptz) AND created_at < CAST(:until AS timestamptz)
+ ORDER BY created_at;
+
+-- name: slo_resolved_twice
+SELECT queue_id, count(*) AS n
+  FROM soak_transitions
+ WHERE new_status = 'resolved'
+ GROUP BY queue_id
+HAVING count(*) > 1;
+
+-- name: slo_live_count
+SELECT count(*) FROM ingredient_match_queue
+ WHERE created_at >= CAST(:since AS timestamptz) AND status IN ('pending', 'processing');
+
+-- name: chaos_terminate_backends
+-- Chaos runs: every other session on this database goes, as in a Postgres failover.
+SELECT count(pg_terminate_backend(pid)) AS n
+  FROM pg_stat_activity
+ WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend';
+
+-- name: menu_set_plan
+INSERT INTO profiles (user_id, plan) VALUES (CAST(:user_id AS uuid), :plan)
+ON CONFLICT (user_id) DO UPDATE SET plan = EXCLUDED.plan;
+
+-- name: dispatch_cache_read
+-- Plain read (no row locks): concurrent chunks read the same popular names.
+SELECT normalized_name, status, canonical_name, resolved_unit, resolved_quantity, confidence,
+       provider, reason
+  FROM ingredient_canonical_cache
+ WHERE model = CAST(:model AS text) AND prompt_version = CAST(:prompt_version AS text)
+   AND normalized_name IN (SELECT jsonb_array_elements_text(CAST(:names AS jsonb)));
+
+-- name: dispatch_cache_touch
+-- Best-effort hit counter: locks in key order and skips rows another chunk is counting, so
+-- two chunks never wait on (or deadlock over) the same hot names.
+WITH hit AS (
+  SELECT normalized_name FROM ingredient_canonical_cache
+   WHERE model = CAST(:model AS text) AND prompt_version = CAST(:prompt_version AS text)
+     AND normalized_name IN (SELECT jsonb_array_elements_text(CAST(:names AS jsonb)))
+   ORDER BY normalized_name
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE ingredient_canonical_cache c
+   SET hit_count = c.hit_count + 1
+  FROM hit
+ WHERE c.normalized_name = hit.normalized_name
+   AND c.model = CAST(:model AS text) AND c.prompt_version = CAST(:prompt_version AS text);
+
+-- ===================================================================== observability (core/observability.py)
+
+-- name: obs_live_depth
+-- Live rows only: walks the claimable partial index, whatever the number of terminal rows.
+SELECT status, source, count(*) AS n FROM ingredient_match_queue
+ WHERE status IN ('pending', 'processing')
+ GROUP BY status, source;
+
+-- name: obs_totals
+-- Terminal rows by outcome, source and provider: a full scan, so it runs in the shared
+-- snapshot (at most once per OBS_SNAPSHOT_SECONDS for the whole fleet), never per scrape.
+SELECT status, source, coalesce(provider, 'none') AS provider, count(*) AS n
+  FROM ingredient_match_queue
+ WHERE status IN ('resolved', 'rejected', 'failed')
+ GROUP BY status, source, coalesce(provider, 'none');
+
+-- name: obs_windows
+-- Per window (5m, 1h, 24h): rows finished by outcome, rows claimed, wait (created ->
+-- processing start of the latest claim) p50/p95; plus the 1h wait histogram as bucket counts
+-- (width_bucket over :bounds, seconds) and the sum of those waits.
+WITH recent AS MATERIALIZED (
+  SELECT status, updated_at, processing_started_at,
+         extract(epoch FROM processing_started_at - created_at)::float8 AS wait
+    FROM ingredient_match_queue
+   WHERE (status IN ('resolved', 'rejected', 'failed') AND updated_at >= now() - interval '24 hours')
+      OR processing_started_at >= now() - interval '24 hours'
+), spans AS (
+  SELECT * FROM (VALUES ('5m', 300), ('1h', 3600), ('24h', 86400)) AS s(label, seconds)
+), per_window AS (
+  SELECT s.label, s.seconds,
+         count(*) FILTER (WHERE r.status = 'resolved' AND r.updated_at >= now() - make_interval(secs => s.seconds)) AS resolved,
+         count(*) FILTER (WHERE r.status = 'rejected' AND r.updated_at >= now() - make_interval(secs => s.seconds)) AS rejected,
+         count(*) FILTER (WHERE r.status = 'failed' AND r.updated_at >= now() - make_interval(secs => s.seconds)) AS failed,
+         count(*) FILTER (WHERE r.processing_started_at >= now() - make_interval(secs => s.seconds)) AS claimed,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY r.wait)
+           FILTER (WHERE r.processing_started_at >= now() - make_interval(secs => s.seconds)) AS wait_p50_s,
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY r.wait)
+           FILTER (WHERE r.processing_started_at >= now() - make_interval(secs => s.seconds)) AS wait_p95_s
+    FROM spans s LEFT JOIN recent r ON true
+   GROUP BY s.label, s.seconds
+), hist AS (
+  SELECT width_bucket(r.wait, CAST(:bounds AS float8[])) AS bucket, count(*) AS n, sum(r.wait) AS total
+    FROM recent r
+   WHERE r.processing_started_at >= now() - interval '1 hour'
+   GROUP BY 1
+)
+SELECT p.*,
+       (SELECT coalesce(jsonb_object_agg(bucket, n), '{}'::jsonb) FROM hist) AS wait_buckets,
+       (SELECT coalesce(sum(total), 0) FROM hist) AS wait_sum_s
+  FROM per_window p
+ ORDER BY p.seconds;
+
+-- name: obs_cache
+SELECT count(*) AS entries, coalesce(sum(hit_count), 0) AS hits FROM ingredient_canonical_cache;
+
+-- name: obs_run_window
+-- The dispatcher's cycle summaries (queue_runs) over a window: sums, claim-weighted mean of the
+-- cycles' p50 lag, and the worst cycle's p95 (an upper-side estimate of the window's p95).
+SELECT count(*) AS cycles,
+       coalesce(sum(requeued), 0) AS requeued,
+       coalesce(sum(claimed), 0) AS claimed,
+       coalesce(sum(chunks), 0) AS chunks,
+       coalesce(sum(resolved), 0) AS resolved,
+       coalesce(sum(failed), 0) AS failed,
+       coalesce(sum(rejected), 0) AS rejected,
+       sum(lag_p50_ms * claimed) / nullif(sum(claimed) FILTER (WHERE lag_p50_ms IS NOT NULL), 0) AS lag_p50_ms,
+       max(lag_p95_ms) AS lag_p95_ms,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_p50_ms) AS latency_p50_ms,
+       max(latency_p95_ms) AS latency_p95_ms
+  FROM queue_runs
+ WHERE started_at >= now() - make_interval(secs => CAST(:seconds AS integer));
+
+-- name: obs_run_series
+-- Per minute of the window: cycles, rows claimed, depth after the minute's last cycle, worst p95 lag.
+SELECT date_trunc('minute', started_at) AS minute,
+       count(*) AS cycles,
+       coalesce(sum(claimed), 0) AS claimed,
+       (array_agg(pending_after ORDER BY started_at DESC))[1] AS pending_after,
+       max(lag_p95_ms) AS lag_p95_ms
+  FROM queue_runs
+ WHERE started_at >= now() - make_interval(secs => CAST(:seconds AS integer))
+ GROUP BY 1
+ ORDER BY 1;
+
+-- name: obs_resolved_series
+-- Rows resolved per minute (the resolved_at partial index).
+SELECT date_trunc('minute', resolved_at) AS minute, count(*) AS resolved
+  FROM ingredient_match_queue
+ WHERE resolved_at >= now() - make_interval(secs => CAST(:seconds AS integer))
+ GROUP BY 1
+ ORDER BY 1;
+
+-- name: obs_recent_failures
+-- Newest first by id (a backward walk of the primary key that stops at the limit).
+SELECT id, status, source, cleaned_name, last_error, attempt_count, provider, updated_at
+  FROM ingredient_match_queue
+ WHERE status IN ('failed', 'rejected')
+ ORDER BY id DESC
+ LIMIT CAST(:limit AS integer);
+
+-- name: obs_recent_menu_failures
+SELECT id, error_message, retry_count, completed_at
+  FROM menu_extraction_jobs
+ WHERE status = 'failed'
+ ORDER BY created_at DESC
+ LIMIT CAST(:limit AS integer);
+
+-- name: dispatch_notify_probe
+-- The dispatcher's start-up self-check: does a NOTIFY from another connection reach its LISTEN?
+-- (It does not through PgBouncer in transaction mode.) Other boxes wake for one extra cycle.
+SELECT pg_notify('ingredient_match_queue', CAST(:payload AS text));

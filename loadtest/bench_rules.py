@@ -1,0 +1,160 @@
+"""Accuracy of the rules provider on the labelled ingredient sentences in shared/data.
+
+    python -m loadtest.bench_rules [--data DIR] [--limit N] [--show-misses N]
+
+Lenient name comparison, as the data's README asks: the answer matches when its head word
+(last word, singular) is one of the label's words, or the label's head word is one of the
+answer's (so "fresh tarragon" ~ "tarragon"; synonyms of the label count as well). Quantity:
+the first number of the label (ranges: the first end), within 1%. Unit: the first label unit,
+canonicalized like the answers. Rows whose label has no name are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from model.quantities import canonical_unit
+from model.rules import fold_accents, resolve_with_rules
+from model.vocabulary import SYNONYMS
+from model.words import singular
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def words(phrase: str) -> set[str]:
+    return {singular(w) for w in phrase.lower().replace(",", " ").split()}
+
+
+def head(phrase: str) -> str:
+    first = phrase.lower().split(" or ")[0].split(",")[0].split()
+    return singular(first[-1]) if first else ""
+
+
+def name_matches(answer: str, label: str) -> bool:
+    label_l = label.lower()
+    label_words = words(label_l) | words(SYNONYMS.get(singular(label_l), ""))
+    label_words |= {SYNONYMS[w] for w in label_words if w in SYNONYMS}
+    label_words = {fold_accents(w) for w in label_words}
+    return head(answer) in label_words or head(label_l) in words(answer)
+
+
+def label_quantity(text: str, units: list[str]) -> float | None:
+    """The first labelled quantity; "1 #1$2" is 1.5 unless each number has its own unit."""
+    tokens = text.split()
+    if not tokens:
+        return None
+    first = tokens[0].split("-")[0]
+    value = _label_number(first)
+    if (
+        value is not None
+        and len(tokens) > max(1, len(units))
+        and tokens[1].startswith("#")
+        and "$" not in first
+    ):
+        extra = _label_number(tokens[1].split("-")[0])
+        value = value + (extra or 0.0)
+    return value
+
+
+def _label_number(token: str) -> float | None:
+    try:
+        if token.startswith("#"):
+            num, den = token[1:].split("$")
+            return float(num) / float(den)
+        return float(token)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+_SIZES = {
+    "small",
+    "medium",
+    "large",
+    "heaping",
+    "level",
+    "scant",
+    "generous",
+    "lg",
+    "sm",
+    "thin",
+    "thick",
+    "good",
+    "medium-size",
+    "big",
+}
+
+
+def label_unit(text: str) -> str | None:
+    tokens = [t for t in text.split() if t not in _SIZES]
+    if not tokens:
+        return None
+    return canonical_unit(" ".join(tokens[:2])) or canonical_unit(tokens[0]) or tokens[0].lower()
+
+
+def load(data: Path) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted(data.glob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows.extend(r for r in csv.DictReader(fh) if (r.get("name") or "").strip())
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--limit", type=int, default=0, help="a random sample of this many rows (0 = all)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show-misses", type=int, default=0)
+    args = parser.parse_args(argv)
+    rows = load(args.data)
+    if not rows:
+        print(f"no labelled rows under {args.data}", file=sys.stderr)
+        return 2
+    if args.limit:
+        rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
+    counts: Counter[str] = Counter()
+    misses: list[str] = []
+    started = time.perf_counter()
+    for row in rows:
+        ans = resolve_with_rules(row["input"])
+        counts["rows"] += 1
+        if ans.status != "resolved" or not ans.canonical_name:
+            counts["rejected"] += 1
+            misses.append(f"REJECTED {row['input']!r}: {ans.reason}")
+            continue
+        if name_matches(ans.canonical_name, row["name"]):
+            counts["name_ok"] += 1
+        else:
+            misses.append(f"NAME {row['input']!r}: got {ans.canonical_name!r}, label {row['name']!r}")
+        want_q = label_quantity(row["quantity"], row["unit"].split())
+        if want_q is not None:
+            counts["qty_rows"] += 1
+            if ans.quantity is not None and abs(ans.quantity - want_q) <= 0.01 * max(1.0, want_q):
+                counts["qty_ok"] += 1
+        want_u = label_unit(row["unit"])
+        counts["unit_rows"] += 1
+        if want_u == ans.unit:
+            counts["unit_ok"] += 1
+    elapsed = time.perf_counter() - started
+    n = counts["rows"]
+    print(f"rules provider on {n} labelled rows from {args.data} ({elapsed:.1f} s, {n / elapsed:.0f} rows/s)")
+    print(f"  name (lenient head match): {counts['name_ok'] / n:.1%}")
+    print(f"  quantity (rows with a labelled quantity, n={counts['qty_rows']}): "
+          f"{counts['qty_ok'] / max(1, counts['qty_rows']):.1%}")  # fmt: skip
+    print(f"  unit (incl. rows without a unit): {counts['unit_ok'] / max(1, counts['unit_rows']):.1%}")
+    print(f"  wrongly rejected: {counts['rejected'] / n:.2%}")
+    for line in random.Random(args.seed).sample(misses, min(args.show_misses, len(misses))):
+        print("  miss:", line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The canonical-name cache: normalized query -> answer, per model id and prompt version.
+
+Read before the model is asked and filled after; only settled answers (resolved, rejected)
+are cached, never failures, so a flaky provider is asked again next time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from core import db
+from model.ingredients import IngredientAnswer
+
+from .chunking import MAX_CACHE_KEY_CHARS
+
+
+def cacheable(key: str) -> bool:
+    return 0 < len(key) <= MAX_CACHE_KEY_CHARS
+
+
+def lookup(
+    conn: sa.Connection, keys: Sequence[str], *, model: str, prompt_version: str
+) -> dict[str, IngredientAnswer]:
+    """Answers already known for these keys (and counts the hits)."""
+    wanted = sorted({k for k in keys if cacheable(k)})
+    if not wanted:
+        return {}
+    params = {"names": json.dumps(wanted), "model": model, "prompt_version": prompt_version}
+    records = db.fetch_all(conn, "dispatch_cache_read", params)
+    if records:
+        db.execute(
+            conn,
+            "dispatch_cache_touch",
+            {**params, "names": json.dumps(sorted(r["normalized_name"] for r in records))},
+        )
+    out: dict[str, IngredientAnswer] = {}
+    for rec in records:
+        key = rec["normalized_name"]
+        out[key] = IngredientAnswer(
+            key=key,
+            status=rec["status"],
+            canonical_name=rec["canonical_name"],
+            quantity=None if rec["resolved_quantity"] is None else float(rec["resolved_quantity"]),
+            unit=rec["resolved_unit"],
+            confidence=float(rec["confidence"] or 0.0),
+            provider=rec["provider"] or "cache",
+            reason=rec["reason"],
+        )
+    return out
+
+
+def store(
+    conn: sa.Connection, answers: dict[str, IngredientAnswer], *, model: str, prompt_version: str
+) -> int:
+    """Caches the settled answers; returns how many were written.
+
+    Only answers from the provider the key names are kept: while the local model is down its
+    chunks are answered by a fallback (often rules), and those answers must not be served as
+    the local model's once it is back.
+    """
+    producer = model.split(":", 1)[0]
+    rows = [
+        {
+            "normalized_name": key,
+            "status": a.status,
+            "canonical_name": a.canonical_name,
+            "resolved_unit": a.unit,
+            "resolved_quantity": a.quantity,
+            "confidence": a.confidence,
+            "provider": a.provider,
+            "reason": a.reason,
+        }
+        for key, a in sorted(answers.items())
+        if a.status in ("resolved", "rejected") and cacheable(key) and a.provider == producer
+    ]
+    if rows:
+        db.execute(
+            conn,
+            "dispatch_cache_store",
+            {"rows": json.dumps(rows, default=str), "model": model, "prompt_version": prompt_version},
+        )
+    return len(rows)

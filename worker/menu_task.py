@@ -1,0 +1,165 @@
+"""The menu job (RQ task `worker.menu_task.run_menu_job`) and the dispatcher's sweep for lost
+menu jobs.
+
+A job: claim (fenced on attempt_count, leased), load the image, OCR, structure through the
+provider chain (the deterministic parser last), write the result fenced on the attempt; the
+table's trigger NOTIFYs every status change. A database blip retries with backoff before the
+job is failed; an image that can never be read (not an image, a decompression bomb) fails the
+job at once with the reason; a worker killed mid-job leaves the lease to expire, and the
+dispatcher's sweep enqueues the job again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from core import db, menu_jobs
+from core.errors import DatabaseError, InvalidInput, LeaseLost
+from model.menu import MenuStructurer
+from model.ocr import ocr_image
+from worker.context import MENU_QUEUE, WorkerContext, get_context
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MENU_TASK = "worker.menu_task.run_menu_job"
+JOB_TIMEOUT = 600
+RETRY_DELAYS = (0.5, 1.0, 2.0)  # transient failures inside a job: database blips
+QUEUED_GRACE_SECONDS = 30  # a queued job younger than this may still be on its way to RQ
+LIVE_RQ_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+_structurer: tuple[int, MenuStructurer] | None = None
+
+
+def structurer(ctx: WorkerContext) -> MenuStructurer:
+    """One structurer (provider chain) per process: cool-downs persist across jobs."""
+    global _structurer  # noqa: PLW0603 - per process, rebuilt after fork
+    if _structurer is None or _structurer[0] != os.getpid():
+        _structurer = (os.getpid(), MenuStructurer.from_settings(ctx.settings))
+    return _structurer[1]
+
+
+def with_retries(what: str, fn: Callable[[], T], delays: tuple[float, ...] = RETRY_DELAYS) -> T:
+    for delay in (*delays, None):
+        try:
+            return fn()
+        except DatabaseError as exc:
+            if delay is None:
+                raise
+            log.warning("menu_transient_retry", extra={"step": what, "error": str(exc)[:300], "delay": delay})
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def run_menu_job(job_id: str) -> dict[str, Any]:
+    ctx = get_context()
+    settings = ctx.settings
+    resolver = f"{settings.box_id}:{os.getpid()}"
+    job = with_retries(
+        "claim",
+        lambda: menu_jobs.claim(
+            ctx.engine, job_id, resolver=resolver, lease_seconds=settings.queue_lease_seconds
+        ),
+    )
+    if job is None:
+        log.info("menu_job_skipped", extra={"job_id": job_id, "reason": "not claimable"})
+        return {"job_id": job_id, "status": "skipped"}
+    started = time.monotonic()
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    if job.attempt > settings.queue_max_attempts:
+        menu_jobs.fail(ctx.engine, job, f"gave up after {job.attempt - 1} attempts", elapsed_ms())
+        return {"job_id": job_id, "status": "failed"}
+    log.info("menu_job_start", extra={"job_id": job_id, "attempt": job.attempt})
+    try:
+        image = with_retries("load_image", lambda: menu_jobs.load_image(ctx.engine, job.image_hash))
+        if image is None:
+            raise InvalidInput(f"the image {job.image_hash[:12]}… is missing from menu_images")
+        ocr = ocr_image(image, settings.menu_max_image_pixels)
+        # The model step may take a while (timeouts, fallbacks): a fresh lease for it.
+        with_retries(
+            "extend_lease", lambda: menu_jobs.extend_lease(ctx.engine, job, settings.queue_lease_seconds)
+        )
+        extraction = structurer(ctx).structure(ocr)
+        with_retries(
+            "complete",
+            lambda: menu_jobs.complete(
+                ctx.engine,
+                job,
+                result=extraction.result,
+                confidence=extraction.confidence,
+                token_usage=extraction.token_usage,
+                processing_ms=elapsed_ms(),
+            ),
+        )
+    except LeaseLost:
+        return {"job_id": job_id, "status": "lease_lost"}
+    except InvalidInput as exc:
+        reason = str(exc)
+        log.warning("menu_job_rejected", extra={"job_id": job_id, "error": reason[:300]})
+        with_retries("fail", lambda: menu_jobs.fail(ctx.engine, job, reason, elapsed_ms()))
+        return {"job_id": job_id, "status": "failed", "error": reason}
+    except Exception as exc:  # nothing may crash the worker: the job fails with the reason
+        log.exception("menu_job_failed", extra={"job_id": job_id})
+        message = f"{exc.__class__.__name__}: {exc}"
+        with_retries("fail", lambda: menu_jobs.fail(ctx.engine, job, message, elapsed_ms()))
+        return {"job_id": job_id, "status": "failed", "error": message}
+    log.info(
+        "menu_job_done",
+        extra={
+            "job_id": job_id,
+            "ms": elapsed_ms(),
+            "provider": extraction.provider,
+            "conf": extraction.confidence,
+        },
+    )
+    return {"job_id": job_id, "status": "completed", "provider": extraction.provider}
+
+
+def enqueue_menu_job(queue: Queue, job_id: str, rq_id: str) -> None:
+    queue.enqueue(MENU_TASK, job_id, job_id=rq_id, job_timeout=JOB_TIMEOUT, result_ttl=600)
+
+
+def _rq_live(ctx: WorkerContext, rq_id: str) -> bool:
+    try:
+        job = Job.fetch(rq_id, connection=ctx.redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in LIVE_RQ_STATES
+
+
+def reenqueue_lost_menu_jobs(ctx: WorkerContext, limit: int = 200) -> int:
+    """Called by the dispatcher every cycle. Fails jobs whose workers died on every attempt,
+    re-enqueues queued jobs whose RQ job vanished (Redis restart, enqueue failed) and processing
+    jobs whose lease expired (worker killed). Returns how many were enqueued."""
+    with db.transaction(ctx.engine) as conn:
+        given_up = db.fetch_all(
+            conn, "menu_fail_exhausted", {"max_attempts": ctx.settings.queue_max_attempts}
+        )
+        lost = db.fetch_all(
+            conn, "menu_lost_candidates", {"grace_seconds": QUEUED_GRACE_SECONDS, "limit": limit}
+        )
+    for row in given_up:
+        log.warning("menu_job_given_up", extra={"job_id": str(row["id"])})
+    queue = Queue(MENU_QUEUE, connection=ctx.redis)
+    count = 0
+    for row in lost:
+        job_id = str(row["id"])
+        # A reclaim gets its own RQ id: the dead attempt's RQ job may still look "started".
+        rq_id = f"menu-{job_id}" if row["status"] == "queued" else f"menu-{job_id}-a{row['attempt_count']}"
+        if _rq_live(ctx, rq_id):
+            continue
+        enqueue_menu_job(queue, job_id, rq_id)
+        log.info("menu_job_reenqueued", extra={"job_id": job_id, "rq_id": rq_id, "status": row["status"]})
+        count += 1
+    return count
