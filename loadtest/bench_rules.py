@@ -1,6 +1,15 @@
-"""Accuracy of the rules provider on the labelled ingredient sentences in shared/data.
+"""Accuracy of the rules provider, and of the model path, on the labelled ingredient sentences
+in shared/data.
 
     python -m loadtest.bench_rules [--data DIR] [--limit N] [--show-misses N]
+    python -m loadtest.bench_rules --llm-url http://127.0.0.1:PORT/v1 --model NAME \
+        [--response-format json_object] [--batch 4] --limit 400
+
+With --llm-url the rows go through the provider chain as a worker sends them (local provider,
+chunks of --batch, retry, split, then the rules for what the model could not answer validly),
+and two figures are printed: the model's own answers (rows it answered validly) and the chain
+end to end. Against `sous sim` the model's answers are the rules' (SIMULATED); against a real
+server (the llama.cpp lane) they are that model's.
 
 Lenient name comparison, as the data's README asks: the answer matches when its head word
 (last word, singular) is one of the label's words, or the label's head word is one of the
@@ -17,8 +26,13 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+from model.chain import ProviderChain, ProviderConfig
+from model.endpoints import health_url_for
+from model.ingredient_types import IngredientAnswer, IngredientQuery
+from model.ingredients import IngredientResolver
 from model.quantities import canonical_unit
 from model.rules import fold_accents, resolve_with_rules
 from model.vocabulary import SYNONYMS
@@ -105,26 +119,33 @@ def load(data: Path) -> list[dict[str, str]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+Resolve = Callable[[list[str]], list[IngredientAnswer]]
+
+
+def rules_resolve(texts: list[str]) -> list[IngredientAnswer]:
+    return [resolve_with_rules(t) for t in texts]
+
+
+def chain_resolver(url: str, model: str, response_format: str, timeout_s: float) -> IngredientResolver:
+    """The local provider as the worker builds it (non-thinking, schema), no cool-down, rules last."""
+    config = ProviderConfig(
+        name="local",
+        model=model,
+        base_url=url,
+        api_key="not-needed",
+        timeout_s=timeout_s,
+        max_output_tokens=1000,
+        response_format="json_object" if response_format == "json_object" else "json_schema",
+        extra_body={"chat_template_kwargs": {"enable_thinking": False}},
+        health_url=health_url_for(url),
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--limit", type=int, default=0, help="a random sample of this many rows (0 = all)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--show-misses", type=int, default=0)
-    args = parser.parse_args(argv)
-    rows = load(args.data)
-    if not rows:
-        print(f"no labelled rows under {args.data}", file=sys.stderr)
-        return 2
-    if args.limit:
-        rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
-    counts: Counter[str] = Counter()
-    misses: list[str] = []
-    started = time.perf_counter()
-    for row in rows:
-        ans = resolve_with_rules(row["input"])
+    return IngredientResolver(ProviderChain([config], cooldown_seconds=0), use_rules=True)
+
+
+def score(
+    rows: list[dict[str, str]], answers: list[IngredientAnswer], counts: Counter[str], misses: list[str]
+) -> None:
+    for row, ans in zip(rows, answers, strict=True):
         counts["rows"] += 1
         if ans.status != "resolved" or not ans.canonical_name:
             counts["rejected"] += 1
@@ -143,14 +164,69 @@ def main(argv: list[str] | None = None) -> int:
         counts["unit_rows"] += 1
         if want_u == ans.unit:
             counts["unit_ok"] += 1
-    elapsed = time.perf_counter() - started
-    n = counts["rows"]
-    print(f"rules provider on {n} labelled rows from {args.data} ({elapsed:.1f} s, {n / elapsed:.0f} rows/s)")
+
+
+def report(title: str, counts: Counter[str]) -> None:
+    n = max(1, counts["rows"])
+    print(f"{title}: {counts['rows']} rows")
     print(f"  name (lenient head match): {counts['name_ok'] / n:.1%}")
     print(f"  quantity (rows with a labelled quantity, n={counts['qty_rows']}): "
           f"{counts['qty_ok'] / max(1, counts['qty_rows']):.1%}")  # fmt: skip
     print(f"  unit (incl. rows without a unit): {counts['unit_ok'] / max(1, counts['unit_rows']):.1%}")
-    print(f"  wrongly rejected: {counts['rejected'] / n:.2%}")
+    print(f"  rejected or failed: {counts['rejected'] / n:.2%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--limit", type=int, default=0, help="a random sample of this many rows (0 = all)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--show-misses", type=int, default=0)
+    parser.add_argument("--llm-url", help="an OpenAI-compatible server: measure the model path")
+    parser.add_argument("--model", default="qwen3-8b-instruct")
+    parser.add_argument("--response-format", choices=["json_schema", "json_object"], default="json_schema")
+    parser.add_argument("--batch", type=int, default=4, help="rows per model request (the chunk size)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per model request")
+    args = parser.parse_args(argv)
+    rows = load(args.data)
+    if not rows:
+        print(f"no labelled rows under {args.data}", file=sys.stderr)
+        return 2
+    if args.limit:
+        rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
+    misses: list[str] = []
+    started = time.perf_counter()
+    if not args.llm_url:
+        counts: Counter[str] = Counter()
+        score(rows, rules_resolve([r["input"] for r in rows]), counts, misses)
+        elapsed = time.perf_counter() - started
+        report(f"rules provider on {args.data} ({elapsed:.1f} s, {len(rows) / elapsed:.0f} rows/s)", counts)
+    else:
+        resolver = chain_resolver(args.llm_url, args.model, args.response_format, args.timeout)
+        whole: Counter[str] = Counter()
+        by_model: Counter[str] = Counter()
+        model_rows: list[dict[str, str]] = []
+        model_answers: list[IngredientAnswer] = []
+        try:
+            for i in range(0, len(rows), args.batch):
+                batch = rows[i : i + args.batch]
+                answers = resolver.resolve([IngredientQuery.of(r["input"]) for r in batch])
+                score(batch, answers, whole, misses)
+                for row, ans in zip(batch, answers, strict=True):
+                    if ans.provider == "local":
+                        model_rows.append(row)
+                        model_answers.append(ans)
+        finally:
+            resolver.close()
+        elapsed = time.perf_counter() - started
+        score(model_rows, model_answers, by_model, [])
+        print(f"model path: {args.model} at {args.llm_url}, chunks of {args.batch} ({elapsed:.1f} s)")
+        print(f"  answered validly by the model: {len(model_rows)} of {len(rows)} "
+              f"({len(model_rows) / len(rows):.1%}); the rules answered the rest")  # fmt: skip
+        report("the model's own answers", by_model)
+        report("the chain end to end (model, then rules)", whole)
     for line in random.Random(args.seed).sample(misses, min(args.show_misses, len(misses))):
         print("  miss:", line)
     return 0
