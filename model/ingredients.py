@@ -16,11 +16,18 @@ from typing import Any
 from core.errors import ProviderError
 from model import metrics
 from model.chain import JsonRequest, Provider, ProviderChain
+from model.grounding import ungrounded_reason
 from model.ingredient_types import IngredientAnswer, IngredientQuery, normalize_name
 from model.prompts import INGREDIENT_SYSTEM, PROMPT_VERSION, ingredient_user_message
 from model.quantities import canonical_unit
 from model.rules import RULES_VERSION, junk_reason, resolve_with_rules, tidy_model_name
-from model.schemas import INGREDIENT_SCHEMA_NAME, IngredientItem, ingredient_schema, validate_ingredient_batch
+from model.schemas import (
+    INGREDIENT_SCHEMA_NAME,
+    IngredientItem,
+    InvalidAnswer,
+    ingredient_schema,
+    validate_ingredient_batch,
+)
 
 __all__ = [
     "PROMPT_VERSION",
@@ -129,13 +136,21 @@ class IngredientResolver:
             schema=self._schema,
             max_tokens=OUTPUT_TOKENS_OVERHEAD + OUTPUT_TOKENS_PER_ITEM * len(chunk) * 2,
         )
-        items, _call = self.chain.call(
-            provider, request, lambda data: validate_ingredient_batch(data, len(chunk))
-        )
+        items, _call = self.chain.call(provider, request, lambda data: _validate(data, chunk))
         return items
 
     def close(self) -> None:
         self.chain.close()
+
+
+def _validate(data: object, chunk: list[IngredientQuery]) -> list[IngredientItem]:
+    """Schema, one answer per query, and every resolved answer grounded in its line."""
+    items = validate_ingredient_batch(data, len(chunk))
+    for i, (q, item) in enumerate(zip(chunk, items, strict=True)):
+        reason = ungrounded_reason(q.text, q.raw_unit, item)
+        if reason is not None:
+            raise InvalidAnswer(f"item {i}: {reason}")
+    return items
 
 
 def _from_item(q: IngredientQuery, item: IngredientItem, provider: str) -> IngredientAnswer:
