@@ -30,6 +30,11 @@ _PRICE = (
 )
 PRICE_AT_END = re.compile(rf"^(?P<name>.*?)[\s.\u2026·_\-\u2013\u2014:]*{_PRICE}\s*$")
 PRICE_ONLY = re.compile(rf"^\s*{_PRICE}\s*$")
+_ONE_PRICE = r"[$€£]?\s?\d{1,4}(?:[.,]\d{1,2})?\s?(?:[$€£]|EUR|USD|GBP)?"
+# "Burger 15 / 18", "Pizza 12 | 16", "Coffee 3.50/4.50": one price per size at the end.
+_SEVERAL_PRICES = re.compile(
+    rf"(?<=[^\d\s/|])\s+(?P<first>{_ONE_PRICE})(?P<rest>(?:\s*[/|]\s*(?:\(\w+\)\s*)?{_ONE_PRICE})+)\s*$"
+)
 PHONE = re.compile(r"(\+?\d[\d\s().-]{7,}\d)|\b(tel|phone|call)\b", re.IGNORECASE)
 HOURS = re.compile(
     r"\b\d{1,2}(:\d{2})?\s?(am|pm)\b|\b\d{1,2}:\d{2}\s*[-\u2013]|^(open|hours|closed)\b|"
@@ -132,6 +137,18 @@ def superfluous_kind(text: str) -> str | None:
     if NOTICE.search(text) and not _item_match(text):
         return "notice"
     return None
+
+
+def first_of_several_prices(text: str) -> str:
+    """'Burger 15 / 18' -> 'Burger 15'. A bare '1/2' stays: a fraction, unless spaced or marked."""
+    match = _SEVERAL_PRICES.search(text)
+    if not match:
+        return text
+    spaced = re.search(r"\s[/|]|[/|]\s|\|", match["rest"])
+    marked = re.search(r"[$€£.,]", match["first"])
+    if not (spaced or marked):
+        return text
+    return text[: match.start()] + " " + match["first"].strip()
 
 
 def _is_marked(match: re.Match[str]) -> bool:
@@ -246,7 +263,7 @@ def parse_menu(lines: Sequence[Line]) -> dict[str, Any]:
         return item
 
     for line in lines:
-        text = fix_ocr_price(line.text.strip())
+        text = first_of_several_prices(fix_ocr_price(line.text.strip()))
         if superfluous_kind(text):
             settle(before_item=False)
             superfluous.append(text)

@@ -170,3 +170,24 @@ def test_social_handles_and_notices_are_superfluous() -> None:
         "Please inform your server of any allergies",
         "A 12.5% service charge is added to tables of 6+",
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "price"),
+    [
+        ("Burger 15 / 18", "Burger", 15.0),
+        ("Pizza 12 | 16", "Pizza", 12.0),
+        ("Pad Thai 14 / 18 / 22", "Pad Thai", 14.0),
+        ("Coffee 3.5/4.5", "Coffee", 3.5),
+        ("Lemonade $3 / $5", "Lemonade", 3.0),
+        ("Half Chicken 1/2 $12", "Half Chicken 1/2", 12.0),
+    ],
+)
+def test_one_price_per_size_gives_the_first(line: str, name: str, price: float) -> None:
+    items = [i for c in parse_text(f"MAINS\nSalad 5\n{line}")["menu"]["categories"] for i in c["items"]]
+    assert (items[-1]["name"], items[-1]["price"]) == (name, price)
+
+
+def test_a_fraction_at_the_end_is_not_two_prices() -> None:
+    items = [i for c in parse_text("MAINS\nSalad 5\nChicken 1/2")["menu"]["categories"] for i in c["items"]]
+    assert items[-1]["price"] is None
