@@ -30,7 +30,7 @@ from model.vocabulary import (
 )
 from model.words import singular
 
-RULES_VERSION = "rules-v2"  # bump when answers change: cached rules answers are keyed on it
+RULES_VERSION = "rules-v3"  # bump when answers change: cached rules answers are keyed on it
 MAX_INPUT_CHARS = 300  # real ingredient lines are under ~200 characters
 MAX_NAME_WORDS = 8
 
@@ -193,7 +193,20 @@ def _first_choice(words: list[str]) -> list[str]:
     first, last = choices[0], choices[-1]
     if len(first) == 1 and len(last) >= 2 and singular(first[0]) not in CANONICAL:
         return [first[0], last[-1]]
+    if len(first) == 1 and len(choices) > 1 and _is_modifier(first[0]):
+        return [first[0], last[-1]]  # "whole or diced tomatoes", "extra-firm or firm tofu"
     return first
+
+
+# Words that describe the ingredient that follows ("whole milk", "extra-firm tofu"): a name
+# made of them alone is a fragment.
+_MODIFIERS = frozenset({"whole", "extra", "half", "light", "dark", "regular", "plain", "reduced"})
+
+
+def _is_modifier(word: str) -> bool:
+    return word in _MODIFIERS or (
+        "-" in word and word.split("-")[0] in {"extra", "low", "reduced", "non", "full"}
+    )
 
 
 def _is_physical_unit(word: str) -> bool:
@@ -220,7 +233,12 @@ _TRAILING_UNITS = frozenset({"clove", "sprig", "stalk", "bunch", "head", "rib", 
 def _trailing_unit(name: str) -> tuple[str, str | None]:
     words = name.split()
     last = singular(words[-1])
-    if len(words) > 1 and last in _TRAILING_UNITS and singular(name) not in CANONICAL:
+    if (
+        len(words) > 1
+        and last in _TRAILING_UNITS
+        and singular(name) not in CANONICAL
+        and not all(_is_modifier(w) for w in words[:-1])  # "whole cloves" is the spice
+    ):
         return " ".join(words[:-1]), last
     return name, None
 

@@ -185,3 +185,17 @@ def test_resolver_without_any_provider_fails_items_with_reason() -> None:
     answers = resolver.resolve([IngredientQuery.of("garlic"), IngredientQuery.of("")])
     assert answers[0].status == "failed" and answers[0].reason
     assert answers[1].status == "rejected"  # junk never needs a model
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("1 can whole or diced tomatoes", "tomato"),
+        ("1 lb extra-firm or firm tofu", "tofu"),
+        ("5 whole cloves", "clove"),
+        ("1 cup whole milk", "whole milk"),
+        ("2 cups chard or spinach", "chard"),
+    ],
+)
+def test_a_modifier_alone_is_not_the_name(line: str, name: str) -> None:
+    assert resolve_with_rules(line).canonical_name == name
