@@ -111,11 +111,12 @@ def label_unit(text: str) -> str | None:
     return canonical_unit(" ".join(tokens[:2])) or canonical_unit(tokens[0]) or tokens[0].lower()
 
 
-def load(data: Path) -> list[dict[str, str]]:
+def load(data: Path, labelled: bool = True) -> list[dict[str, str]]:
+    """The rows with a name label (or, labelled=False, the real lines that carry none)."""
     rows: list[dict[str, str]] = []
     for path in sorted(data.glob("*.csv")):
         with path.open(newline="", encoding="utf-8") as fh:
-            rows.extend(r for r in csv.DictReader(fh) if (r.get("name") or "").strip())
+            rows.extend(r for r in csv.DictReader(fh) if bool((r.get("name") or "").strip()) == labelled)
     return rows
 
 
@@ -203,6 +204,19 @@ def main(argv: list[str] | None = None) -> int:
         score(rows, rules_resolve([r["input"] for r in rows]), counts, misses)
         elapsed = time.perf_counter() - started
         report(f"rules provider on {args.data} ({elapsed:.1f} s, {len(rows) / elapsed:.0f} rows/s)", counts)
+        # The data's unlabelled lines are real too: mostly ingredients, and the kitchen tools
+        # recipes list (pans, skewers), which are right to be refused. The reasons show which.
+        unlabelled = load(args.data, labelled=False)
+        if args.limit:
+            unlabelled = random.Random(args.seed).sample(unlabelled, min(args.limit, len(unlabelled)))
+        refused = Counter(
+            (a.reason or "").split(":")[0] for a in rules_resolve([r["input"] for r in unlabelled])
+            if a.status != "resolved"
+        )  # fmt: skip
+        total = sum(refused.values())
+        print(f"unlabelled real lines: {len(unlabelled)}, rejected {total / max(1, len(unlabelled)):.2%}")
+        for reason, n in refused.most_common(5):
+            print(f"  {n:5d}  {reason}")
     else:
         resolver = chain_resolver(args.llm_url, args.model, args.response_format, args.timeout)
         whole: Counter[str] = Counter()

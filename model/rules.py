@@ -23,6 +23,7 @@ from model.vocabulary import (
     CANONICAL,
     COUNT_UNITS,
     NON_FOOD,
+    NUMBER_WORDS,
     PLACEHOLDERS,
     PREPARATION_WORDS,
     SYNONYMS,
@@ -152,21 +153,28 @@ def _name_phrase(rest: str) -> str:
     text = _PART_OF.sub(r" \g<whole> \g<part> ", text)
     text = _PICKED_FROM.sub(" ", text)
     heading, colon, after = text.partition(":")
-    if colon and len(heading.split()) <= 3 and _WORD.search(after):  # "Garnish: orange twist"
+    if colon and len(heading.split()) <= 3 and _has_name(after):  # "Garnish: orange twist"
         text = " " + after
     for marker in TAIL_MARKERS:
         at = text.find(marker)
-        if at > 0:
+        if at > 0 and _has_name(text[:at]):  # not "frozen mixed vegetables": nothing before it
             text = text[:at] + " "
     text = _NUMBER_UNIT.sub(" ", text)
+    unbranded = text
     for brand in sorted(BRANDS, key=len, reverse=True):
-        if brand in text:
-            text = re.sub(rf"(?<![\w']){re.escape(brand)}(?![\w'])", " ", text)
+        if brand in unbranded:
+            unbranded = re.sub(rf"(?<![\w']){re.escape(brand)}(?![\w'])", " ", unbranded)
+    if _has_name(unbranded):  # "3 tbsp Crisco": a brand alone is the name
+        text = unbranded
     for segment in re.split(r"[,;:]", text):
         words = _content_words(segment)
         if words:
             return " ".join(_first_choice(words)[-MAX_NAME_WORDS:])
     return ""
+
+
+def _has_name(text: str) -> bool:
+    return any(_content_words(segment) for segment in re.split(r"[,;:]", text))
 
 
 def fold_accents(text: str) -> str:
@@ -178,7 +186,11 @@ def fold_accents(text: str) -> str:
 def _content_words(segment: str) -> list[str]:
     words = [w.strip("'-") for w in _WORD.findall(segment)]
     words = [w for w in words if w and w not in PREPARATION_WORDS and w not in _FILLER]
-    while words and (canonical_unit(words[0]) or words[0] in {"and", "or", "with"}):
+    while words and (
+        canonical_unit(words[0]) or words[0] in {"and", "or", "with"} or words[0] in NUMBER_WORDS
+    ):
+        if len(words) == 1 and singular(words[0]) in CANONICAL:
+            break  # "½ teaspoon cloves": the unit word is the food
         words.pop(0)  # "8-oz container creme fraiche": leftovers of a size
     while words and (words[-1] in {"and", "or", "with", "in", "into", "to"} or _is_physical_unit(words[-1])):
         words.pop()
@@ -205,7 +217,7 @@ _MODIFIERS = frozenset({"whole", "extra", "half", "light", "dark", "regular", "p
 
 def _is_modifier(word: str) -> bool:
     return word in _MODIFIERS or (
-        "-" in word and word.split("-")[0] in {"extra", "low", "reduced", "non", "full"}
+        "-" in word and word.split("-", maxsplit=1)[0] in {"extra", "low", "reduced", "non", "full"}
     )
 
 
@@ -279,14 +291,16 @@ _VOCABULARY: tuple[str, ...] = tuple(sorted(CANONICAL | set(SYNONYMS)))
 
 
 def _non_food(phrase: str) -> str | None:
+    """The non-food thing the phrase names. Only its head counts: "paper towels" and "wooden
+    skewers" are not food, "sponge ladyfingers" and "charcoal-grilled corn" are."""
     name = singular(phrase)
     words = name.split()
     for size in range(len(words), 0, -1):
-        for start in range(len(words) - size + 1):
-            part = " ".join(words[start : start + size])
-            if part in NON_FOOD and part not in CANONICAL:
-                return part
-    match = process.extractOne(name, NON_FOOD, scorer=fuzz.ratio, score_cutoff=92)
+        part = " ".join(words[len(words) - size :])
+        if part in NON_FOOD and part not in CANONICAL:
+            return part
+    # Misspellings of a non-food item; close enough that "batter" is not "battery".
+    match = process.extractOne(name, NON_FOOD, scorer=fuzz.ratio, score_cutoff=95)
     return match[0] if match is not None else None
 
 

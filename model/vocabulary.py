@@ -254,6 +254,11 @@ dryer sheet, detergent pod, hand sanitizer, sanitizer, disinfectant, disinfectin
 cotton swab, nail file, hair tie, keychain, screwdriver, wrench, drill, drill bit, bolt, extension cord,
 power strip, remote control, television, camera, speaker, watch, necklace, earring, bracelet,
 sunglasses, backpack, suitcase, mop, broom, bucket, dustpan, vacuum bag, coffee filter, storage container,
+grill, pan, skillet, saucepan, frying pan, cake pan, loaf pan, springform pan, sheet pan, baking sheet,
+baking dish, casserole dish, dutch oven, wok, ramekin, muffin tin, spatula, whisk, ladle, tongs,
+rolling pin, cookie cutter, pastry bag, piping bag, piping tip, blender, food processor, stand mixer,
+hand mixer, grater, microplane, mandoline, sieve, strainer, colander, cutting board, knife, spoon,
+cooling rack, wire rack, kitchen scale, baster, pastry brush, mortar and pestle, ice cream maker,
 """)
 
 # Whole inputs that are placeholders or test strings rather than an ingredient.
@@ -274,6 +279,8 @@ stem, spear, branch, bar, square, portion, serving, stalk, dollop, glug, lug,
 # Number words a recipe line may start with.
 NUMBER_WORDS: dict[str, float] = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "dozen": 12, "half": 0.5,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "dozen": 12, "half": 0.5,
     "quarter": 0.25, "couple": 2, "few": 3,
 }  # fmt: skip

@@ -24,5 +24,8 @@ def singular(word: str) -> str:
         return f"{head} {singular(last)}"
     if len(word) < 4 or word in _KEEP or word.endswith(("us", "ss", "is")):
         return word
-    result = _engine().singular_noun(word)
+    try:
+        result = _engine().singular_noun(word)
+    except Exception:
+        return word
     return result if isinstance(result, str) and result else word

@@ -157,6 +157,9 @@ def test_never_raises_on_arbitrary_text() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
         a = resolve_with_rules(text)
         assert a.status in ("resolved", "rejected")
+    # Words inflect's own type checks refuse (a real line of the labelled data had one).
+    for text in ["9-by-2-inch round cake pan", "2 -by- 3 of- cups", "-of- -in- -by-", "of-the- flour"]:
+        assert resolve_with_rules(text).status in ("resolved", "rejected")
 
 
 def test_normalize_name_is_a_short_stable_key() -> None:
@@ -199,3 +202,28 @@ def test_resolver_without_any_provider_fails_items_with_reason() -> None:
 )
 def test_a_modifier_alone_is_not_the_name(line: str, name: str) -> None:
     assert resolve_with_rules(line).canonical_name == name
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("½ teaspoon cloves", "clove"),  # the count unit is the food
+        ("3 Tbsp. Crisco", "crisco"),  # a brand alone is the name
+        ("1 package (16 ounces) frozen mixed vegetables", "mixed vegetable"),  # nothing before "mixed"
+        ("3 green bell peppers: cored, seeded and quartered", "bell pepper"),
+        ("Eighteen sponge ladyfingers", "sponge ladyfinger"),  # only the head is checked for non-food
+        ("Batter for 24 crêpes", "batter"),  # not a misspelt "battery"
+        ("2 tbsp pan drippings", "pan dripping"),
+    ],
+)
+def test_real_lines_that_were_refused(line: str, name: str) -> None:
+    a = resolve_with_rules(line)
+    assert (a.status, a.canonical_name) == ("resolved", name), a
+
+
+@pytest.mark.parametrize(
+    "line", ["9-by-2-inch round cake pan", "Skillet", "A hot charcoal grill", "Cookie cutter (optional)"]
+)
+def test_kitchen_tools_are_not_food(line: str) -> None:
+    a = resolve_with_rules(line)
+    assert a.status == "rejected" and a.reason and a.reason.startswith("not a food item"), a
