@@ -20,10 +20,10 @@ THREADS = 4
 
 @pytest.fixture
 def sims() -> Iterator[tuple[SimProcess, SimProcess]]:
-    # Latency-bound like a GPU server (~0.1-0.2 s a request), not CPU-bound like the instant profile:
+    # Latency-bound like a GPU server (~0.3-0.6 s a request), not CPU-bound like the instant profile:
     # on a busy 2-core machine, CPU noise would make one simulator faster than the other, and
     # least-outstanding rightly sends more to the faster one.
-    fast_gpu = ("--time-scale", "0.01")
+    fast_gpu = ("--time-scale", "0.03")
     a, b = SimProcess(profile="vllm-bf16", args=fast_gpu), SimProcess(profile="vllm-bf16", args=fast_gpu)
     try:
         a.start()
