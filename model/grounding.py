@@ -102,3 +102,45 @@ def ungrounded_reason(text: str, raw_unit: str | None, item: IngredientItem) -> 
     if unit is not None and unit != rules.unit and unit not in _units(text, raw_unit):
         return f"unit {unit!r} is not named in {text[:60]!r}"
     return None
+
+
+# --- menus -------------------------------------------------------------------------------------
+# The same rule for a menu answer: every item must be in the OCR text. A model may mend OCR
+# ("Margherlta" -> "Margherita": a near spelling) and read a price whose point OCR lost
+# ("1275" -> 12.75), but an item or a price that is not in the text at all is made up.
+_MENU_WORD = re.compile(r"[^\W\d_]{3,}")
+_MENU_NUMBER = re.compile(r"\d+(?:[.,:]\d{1,2})?")
+
+
+def _menu_words(text: str) -> set[str]:
+    return {w for w in _MENU_WORD.findall(fold_accents(text.lower()))}
+
+
+def _menu_prices(text: str) -> set[float]:
+    found: set[float] = set()
+    for token in _MENU_NUMBER.findall(text):
+        whole = token.replace(",", ".").replace(":", ".")
+        found.add(float(whole))
+        digits = re.sub(r"\D", "", token)
+        if len(digits) >= 3:
+            found.add(int(digits) / 100)  # "1275": 12.75 with the point lost
+    return found
+
+
+def ungrounded_menu_reason(result: dict[str, object], ocr_text: str) -> str | None:
+    """Why a structured menu is not the OCR text's, or None when every item is in it."""
+    text_words = _menu_words(ocr_text)
+    prices = _menu_prices(ocr_text)
+    menu = result.get("menu")
+    categories = menu.get("categories", []) if isinstance(menu, dict) else []
+    for category in categories:
+        for item in category.get("items", []):
+            name = str(item.get("name") or "")
+            words = _menu_words(name)
+            found = [w for w in words if any(_close(w, v) for v in text_words)]
+            if not words or len(found) * 2 < len(words):  # most of its words must be there
+                return f"item {name[:60]!r} is not in the OCR text"
+            price = item.get("price")
+            if isinstance(price, int | float) and not any(abs(price - p) < 0.005 for p in prices):
+                return f"price {price:g} of {name[:40]!r} is not in the OCR text"
+    return None

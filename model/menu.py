@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ProviderError
 from model.chain import JsonRequest, ProviderChain
+from model.grounding import ungrounded_menu_reason
 from model.menu_parser import Line, parse_menu
 from model.ocr import OcrResult
 
@@ -105,6 +106,15 @@ def validate_menu(data: Any) -> dict[str, Any]:
         raise ValueError(f"menu answer does not match the schema: {exc.error_count()} error(s)") from exc
 
 
+def validate_grounded_menu(data: Any, ocr: OcrResult) -> dict[str, Any]:
+    """The schema, and every item and price found in the OCR text (nothing invented)."""
+    result = validate_menu(data)
+    reason = ungrounded_menu_reason(result, ocr.text)
+    if reason is not None:
+        raise ValueError(reason)
+    return result
+
+
 def parse_with_rules(ocr: OcrResult) -> dict[str, Any]:
     return validate_menu(parse_menu([Line(x.text, x.confidence, x.height) for x in ocr.lines]))
 
@@ -130,7 +140,9 @@ class MenuStructurer:
                 max_tokens=self.max_tokens,
             )
             try:
-                result, call = self.chain.complete_json(request, validate_menu)
+                result, call = self.chain.complete_json(
+                    request, lambda data: validate_grounded_menu(data, ocr)
+                )
             except ProviderError as exc:
                 log.warning("menu_llm_failed", extra={"error": str(exc)[:500]})
             else:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from model.grounding import ungrounded_reason
+from model.grounding import ungrounded_menu_reason, ungrounded_reason
 from model.ingredients import IngredientQuery, IngredientResolver
 from model.schemas import IngredientItem
 from tests.unit.test_chain import FakeServers, completion, local, make
@@ -81,3 +81,48 @@ def test_an_ungrounded_answer_falls_through_to_the_rules() -> None:
     )
     assert (answer.provider, answer.canonical_name, answer.quantity) == ("rules", "thyme", 1.0)
     assert servers.calls("local") == 2  # asked, retried once, then the next provider
+
+
+OCR_TEXT = """THE CORNER BISTRO
+STARTERS
+Margherlta Pizza ........ $12.50
+Garlic Bread 6
+Calamari Fritti £1275"""
+
+
+def menu(*items: tuple[str, float | None]) -> dict[str, Any]:
+    return {"menu": {"categories": [{"name": "Starters", "items": [
+        {"name": n, "price": p, "confidence": 0.9} for n, p in items]}]}}  # fmt: skip
+
+
+def test_a_menu_read_from_the_text_is_grounded() -> None:
+    # OCR mended ("Margherlta") and a price whose point OCR lost ("1275") are readings, not inventions.
+    answer = menu(("Margherita Pizza", 12.5), ("Garlic Bread", 6), ("Calamari Fritti", 12.75))
+    assert ungrounded_menu_reason(answer, OCR_TEXT) is None
+
+
+@pytest.mark.parametrize(
+    ("items", "why"),
+    [
+        ((("Margherita Pizza", 12.5), ("Tiramisu", 8.0)), "item 'Tiramisu'"),
+        ((("Garlic Bread", 7.0),), "price 7"),
+        ((("Lobster Garlic Bisque Deluxe", None),), "not in the OCR text"),
+    ],
+)
+def test_an_invented_item_or_price_is_refused(items: tuple[tuple[str, float | None], ...], why: str) -> None:
+    reason = ungrounded_menu_reason(menu(*items), OCR_TEXT)
+    assert reason is not None and why in reason
+
+
+def test_an_invented_menu_falls_back_to_the_parser() -> None:
+    from model.menu import MenuStructurer  # noqa: PLC0415
+    from model.ocr import OcrLine, OcrResult  # noqa: PLC0415
+
+    servers = FakeServers()
+    invented = {**menu(("Tiramisu", 8.0)), "currency": "USD", "uncertainItems": [], "superfluousText": []}
+    servers.chat["local"] = lambda h, b: completion(json.dumps(invented))
+    ocr = OcrResult([OcrLine(line, 0.95, 20.0, 0, ()) for line in OCR_TEXT.splitlines()], 800, 600)
+    out = MenuStructurer(make(servers, [local()])).structure(ocr)
+    assert out.provider == "rules" and servers.calls("local") == 2
+    names = [i["name"] for c in out.result["menu"]["categories"] for i in c["items"]]
+    assert "Tiramisu" not in names and "Garlic Bread" in names
