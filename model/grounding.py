@@ -34,7 +34,6 @@ from model.words import singular
 
 _WORD = re.compile(r"[a-z]+")
 _NUMBER = re.compile(r"\d+/\d+|\d+(?:[.,]\d+)?|[\u00bc-\u00be\u2150-\u215e]")
-_GLUED = re.compile(r"(\d)([a-zA-Z])")  # "250g" -> "250 g"
 _SIZES = frozenset(
     {"small", "medium", "large", "big", "extra", "jumbo", "whole", "fresh", "heaping", "scant", "generous"}
 )
@@ -73,7 +72,7 @@ def _numbers(text: str) -> set[float]:
 
 
 def _units(text: str, raw_unit: str | None) -> set[str]:
-    words = re.findall(r"[a-zA-Z]+", _GLUED.sub(r"\1 \2", text))
+    words = re.findall(r"[a-zA-Z]+", text)  # "250g" gives "g": digits split the words
     found = {canonical_unit(w) for w in words} | {
         canonical_unit(f"{a} {b}") for a, b in itertools.pairwise(words)
     }

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from model.grounding import ungrounded_menu_reason
 from model.menu import parse_with_rules
 from model.ocr import ocr_image
 from tests.menus import (
@@ -94,3 +95,14 @@ def test_menus_that_are_not_level_dark_on_white(photograph: Callable[[bytes], by
     10 menus; the table in BENCHMARKS.md)."""
     precision, recall, f1, _ = _score(range(100, 102), photograph)
     assert f1 >= 0.9, (precision, recall)
+
+
+def test_a_faithful_reading_is_never_refused_as_invented() -> None:
+    """The menu grounding check passes the parser's own reading of rendered menus: it refuses
+    invented items, not OCR'd ones. MENU_GROUNDING_SEEDS=400:20 for a longer run."""
+    start, count = (int(x) for x in os.environ.get("MENU_GROUNDING_SEEDS", "400:3").split(":"))
+    for seed in range(start, start + count):
+        ocr = ocr_image(render_menu(seed).image)
+        result = parse_with_rules(ocr)
+        assert result["menu"]["categories"], seed
+        assert ungrounded_menu_reason(result, ocr.text) is None, seed
