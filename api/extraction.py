@@ -13,14 +13,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Gauge
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from rq import Queue
 from sse_starlette.sse import EventSourceResponse
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError, responses
 from api.events import EventsUnavailable
-from api.state import MENU_JOB_TIMEOUT, MENU_QUEUE, MENU_TASK, AppState, State, User
-from core import menu_jobs
+from api.state import AppState, State, User
+from core import jobs, menu_jobs
 from core.fetch import ImageTooLarge, sniff_image_type
 from core.menu_jobs import ImageData
 
@@ -100,9 +99,7 @@ def enqueue(state: AppState, job_id: uuid.UUID) -> None:
     """Hands the job to RQ. Postgres already has it: if Redis is down, the dispatcher's sweep
     re-enqueues it later, so a failure here is logged, not returned to the user."""
     try:
-        Queue(MENU_QUEUE, connection=state.redis).enqueue(
-            MENU_TASK, str(job_id), job_id=f"menu-{job_id}", job_timeout=MENU_JOB_TIMEOUT, result_ttl=600
-        )
+        jobs.enqueue_menu_job(state.redis, str(job_id))
     except Exception as exc:  # redis down: the sweep covers it
         log.warning("menu_enqueue_failed", extra={"job_id": str(job_id), "error": str(exc)[:300]})
 

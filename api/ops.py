@@ -15,11 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics as api_metrics
 from api.errors import ApiError, error_response, responses
-from api.state import MENU_QUEUE, AppState, State
-from core import alerts, db, observability
+from api.state import AppState, State
+from core import alerts, db, jobs, observability
 
 router = APIRouter(tags=["ops"])
-INGREDIENT_QUEUE = "ingredients"
 
 REQUESTS = Counter("sous_api_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("sous_api_request_seconds", "HTTP request latency", ["method", "route"])
@@ -165,7 +164,7 @@ def queue_stats(state: State, window: Window = "1h") -> QueueStats:
     rows = snap.windows.get(window) if snap else None
     rq = {
         name: (-1 if fleet["live_workers"] is None else int(fleet["queues"][name]["queued"]))
-        for name in (INGREDIENT_QUEUE, MENU_QUEUE)
+        for name in (jobs.INGREDIENT_QUEUE, jobs.MENU_QUEUE)
     }
     return QueueStats(
         ingredients={k: v for k, v in counts.items() if v},

@@ -16,10 +16,6 @@ from core.auth import AuthError, Principal, TokenVerifier, service_key_matches
 from core.fetch import SafeFetcher
 from core.settings import Settings
 
-MENU_QUEUE = "menus"  # the RQ queue the workers of worker/ listen on (worker.context.MENU_QUEUE)
-MENU_TASK = "worker.menu_task.run_menu_job"  # by name: api/ never imports worker/
-MENU_JOB_TIMEOUT = 600
-
 
 @dataclass
 class AppState:

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db
+from core import db, jobs
 from core.errors import LeaseLost, SousError
 from core.quotas import QuotaState, quota_state
 
@@ -132,7 +132,8 @@ def submit(
         job = db.fetch_one(
             conn,
             "menu_insert_job",
-            {
+            _new_job_ids()
+            | {
                 "user_id": str(user_id),
                 "image_url": image.source_url,
                 "image_hash": image_hash,
@@ -176,7 +177,8 @@ def retry(engine: sa.Engine, user_id: uuid.UUID, job_id: uuid.UUID) -> Submissio
         job = db.fetch_one(
             conn,
             "menu_insert_job",
-            {
+            _new_job_ids()
+            | {
                 "user_id": str(user_id),
                 "image_url": original["image_url"],
                 "image_hash": original["image_hash"],
@@ -189,6 +191,11 @@ def retry(engine: sa.Engine, user_id: uuid.UUID, job_id: uuid.UUID) -> Submissio
         assert job is not None
         _record_upload(conn, user_id, original["image_hash"], job["id"], cached=False)
     return Submission(job=job, cached=False, created=True)
+
+
+def _new_job_ids() -> dict[str, str]:
+    job_id = uuid.uuid4()
+    return {"id": str(job_id), "rq_job_id": jobs.menu_rq_id(job_id)}
 
 
 def _record_upload(

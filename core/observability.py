@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
-from core import alerts, db
+from core import alerts, db, jobs
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # Queue-wait histogram bounds (seconds): from "near real time" to the 5 min SLO and beyond.
 WAIT_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 WINDOWS = {"5m": 300, "1h": 3600, "24h": 86400}
-RQ_QUEUES = ("ingredients", "menus")  # worker.context's queue names (core never imports worker)
+RQ_QUEUES = (jobs.INGREDIENT_QUEUE, jobs.MENU_QUEUE)
 SNAPSHOT_KEY = "sous:obs:snapshot"
 SNAPSHOT_LOCK = "sous:obs:snapshot:lock"
 LOCK_SECONDS = 120  # a refresher that dies frees the lock after this

@@ -233,13 +233,12 @@ ON CONFLICT (image_hash) DO NOTHING;
 SELECT content, content_type FROM menu_images WHERE image_hash = :image_hash;
 
 -- name: menu_insert_job
-WITH new AS (SELECT gen_random_uuid() AS id)
+-- The id and its RQ job id come from Python (core/jobs.py owns the job-id scheme).
 INSERT INTO menu_extraction_jobs
        (id, user_id, image_url, image_hash, schema_version, prompt_version, retry_count, retry_of,
         rq_job_id)
-SELECT new.id, CAST(:user_id AS uuid), :image_url, :image_hash, :schema_version, :prompt_version,
-       CAST(:retry_count AS integer), CAST(:retry_of AS uuid), 'menu-' || new.id
-  FROM new
+VALUES (CAST(:id AS uuid), CAST(:user_id AS uuid), :image_url, :image_hash, :schema_version,
+        :prompt_version, CAST(:retry_count AS integer), CAST(:retry_of AS uuid), :rq_job_id)
 RETURNING *;
 
 -- name: menu_record_upload

@@ -10,6 +10,7 @@ import psycopg
 import redis
 from rq import Worker
 
+from core.jobs import INGREDIENT_QUEUE
 from worker.devservices import free_port
 
 from .procs import SousProcess, scrape_metric, wait_http
@@ -31,7 +32,7 @@ class Fleet:
             wait_http(f"{self.sim_base}/health", 60, self.procs[0].tail)
             for i in range(workers):
                 self.procs.append(
-                    SousProcess(f"worker{i}", ["work", "--queues", "ingredients"], env, log_dir)
+                    SousProcess(f"worker{i}", ["work", "--queues", INGREDIENT_QUEUE], env, log_dir)
                 )
             self.procs.append(SousProcess("dispatch", ["dispatch"], env, log_dir))
         except BaseException:

@@ -64,14 +64,6 @@ def split_by_budget(
     return chunks
 
 
-def chunk_job_id(prefix: str, fences: Iterable[tuple[int, int]]) -> str:
-    """A deterministic RQ job id for the exact (row id, attempt) pairs of a chunk."""
-    digest = hashlib.sha256()
-    for row_id, attempt in sorted(fences):
-        digest.update(f"{row_id}:{attempt};".encode())
-    return f"{prefix}-{digest.hexdigest()[:24]}"
-
-
 def advisory_lock_key(name: str) -> int:
     """A stable signed 64-bit key for pg_advisory_lock (Python's hash() differs per process)."""
     raw = hashlib.sha256(name.encode()).digest()[:8]

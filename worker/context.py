@@ -15,9 +15,6 @@ import sqlalchemy as sa
 from core.db import create_engine
 from core.settings import Settings
 
-INGREDIENT_QUEUE = "ingredients"
-MENU_QUEUE = "menus"
-
 
 @dataclass
 class WorkerContext:

@@ -24,12 +24,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db, queue
+from core import db, jobs, queue
 from core.queue import ClaimedRow
 from core.settings import Settings
 from model.ingredients import PROMPT_VERSION
 
-from .chunking import chunk_job_id, group_by_key, percentile, split_by_budget
+from .chunking import group_by_key, percentile, split_by_budget
 from .context import WorkerContext
 from .fleet import Fleet
 from .payload import ChunkPayload, shadow_row
@@ -169,7 +169,7 @@ class CycleRunner:
     def _submit(self, rows: list[ClaimedRow], report: CycleReport) -> None:
         s = self.settings
         payload = ChunkPayload(rows=rows, dry_run=s.dry_run)
-        job_id = chunk_job_id("shadow" if s.dry_run else "ingredients", payload.fences)
+        job_id = jobs.chunk_job_id(jobs.chunk_prefix(s.dry_run), payload.fences)
         try:
             outcome = self.fleet.submit(payload, job_id)
         except Exception:

@@ -17,17 +17,14 @@ from rq import Queue, Worker
 from rq.exceptions import DuplicateJobError
 from rq.registry import StartedJobRegistry
 
-from core import db
+from core import db, jobs
 from core import queue as queue_ops
 from core.settings import Settings
 
-from .context import INGREDIENT_QUEUE
 from .payload import ChunkPayload
 from .tasks import ChunkOutcome, ChunkRunner
 
 log = logging.getLogger(__name__)
-
-TASK = "worker.tasks.process_chunk"
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class InlineFleet:
 class RqFleet:
     def __init__(self, connection: redis.Redis[bytes], settings: Settings) -> None:
         self.settings = settings
-        self.queue = Queue(INGREDIENT_QUEUE, connection=connection)
+        self.queue = Queue(jobs.INGREDIENT_QUEUE, connection=connection)
 
     def capacity(self) -> Capacity:
         live = len(Worker.all(queue=self.queue))
@@ -81,18 +78,13 @@ class RqFleet:
         )
 
     def submit(self, payload: ChunkPayload, job_id: str) -> ChunkOutcome | None:
-        lease = self.settings.queue_lease_seconds
         try:
-            self.queue.enqueue(
-                TASK,
+            jobs.enqueue_chunk(
+                self.queue,
                 payload.to_json(),
-                job_id=job_id,
-                unique=True,  # the same claim enqueued twice is one job
-                # The lease is renewed while a chunk runs; this only ends a chunk that hangs.
-                job_timeout=max(lease * 4, 600),
-                result_ttl=600,
-                failure_ttl=7 * 86400,
-                description=f"ingredient chunk of {len(payload.rows)} rows",
+                job_id,
+                lease_seconds=self.settings.queue_lease_seconds,
+                rows=len(payload.rows),
             )
         except DuplicateJobError:
             log.info("chunk_already_enqueued", extra={"job_id": job_id})

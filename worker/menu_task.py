@@ -17,21 +17,18 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from core import db, menu_jobs
+from core import db, jobs, menu_jobs
 from core.errors import DatabaseError, InvalidInput, LeaseLost
 from model.menu import MenuStructurer
 from model.ocr import ocr_image
-from worker.context import MENU_QUEUE, WorkerContext, get_context
+from worker.context import WorkerContext, get_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MENU_TASK = "worker.menu_task.run_menu_job"
-JOB_TIMEOUT = 600
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # transient failures inside a job: database blips
 QUEUED_GRACE_SECONDS = 30  # a queued job younger than this may still be on its way to RQ
 LIVE_RQ_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
@@ -126,10 +123,6 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "status": "completed", "provider": extraction.provider}
 
 
-def enqueue_menu_job(queue: Queue, job_id: str, rq_id: str) -> None:
-    queue.enqueue(MENU_TASK, job_id, job_id=rq_id, job_timeout=JOB_TIMEOUT, result_ttl=600)
-
-
 def _rq_live(ctx: WorkerContext, rq_id: str) -> bool:
     try:
         job = Job.fetch(rq_id, connection=ctx.redis)
@@ -151,15 +144,14 @@ def reenqueue_lost_menu_jobs(ctx: WorkerContext, limit: int = 200) -> int:
         )
     for row in given_up:
         log.warning("menu_job_given_up", extra={"job_id": str(row["id"])})
-    queue = Queue(MENU_QUEUE, connection=ctx.redis)
     count = 0
     for row in lost:
         job_id = str(row["id"])
         # A reclaim gets its own RQ id: the dead attempt's RQ job may still look "started".
-        rq_id = f"menu-{job_id}" if row["status"] == "queued" else f"menu-{job_id}-a{row['attempt_count']}"
+        rq_id = jobs.menu_rq_id(job_id, None if row["status"] == "queued" else row["attempt_count"])
         if _rq_live(ctx, rq_id):
             continue
-        enqueue_menu_job(queue, job_id, rq_id)
+        jobs.enqueue_menu_job(ctx.redis, job_id, rq_id)
         log.info("menu_job_reenqueued", extra={"job_id": job_id, "rq_id": rq_id, "status": row["status"]})
         count += 1
     return count

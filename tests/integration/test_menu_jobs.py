@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
-from core import menu_jobs
+from core import jobs, menu_jobs
 from core.db import libpq_url
 from core.errors import DatabaseError, LeaseLost
 from core.menu_jobs import ImageData
@@ -112,6 +112,8 @@ def test_sweep_reenqueues_lost_jobs_and_gives_up_after_max_attempts(ctx, engine,
     old = submit(engine, png(3))
     expired = submit(engine, png(4))
     exhausted = submit(engine, png(5))
+    # The row's rq_job_id is core.jobs' first-run id (given by Python, not built in SQL).
+    assert job_row(engine, young)["rq_job_id"] == jobs.menu_rq_id(young) == f"menu-{young}"
     with engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE menu_extraction_jobs SET created_at = now() - interval '5 min' WHERE id = :i"),

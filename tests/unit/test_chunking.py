@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.jobs import chunk_job_id
 from worker.chunking import (
     advisory_lock_key,
-    chunk_job_id,
     group_by_key,
     percentile,
     split_by_budget,

@@ -14,14 +14,11 @@ from importlib import resources
 from typing import Any
 
 import redis
-from rq import Queue
 
-from core import db, menu_jobs, queue
+from core import db, jobs, menu_jobs, queue
 from core.db import create_engine, transaction
 from core.logging import configure_logging
 from core.settings import Settings
-from worker.context import MENU_QUEUE
-from worker.menu_task import enqueue_menu_job
 
 # A fixed demo user, so `sous token --user` can mint a JWT that sees the demo menu job.
 DEMO_USER = uuid.UUID("00000000-0000-4000-8000-00000000de30")
@@ -45,7 +42,7 @@ def submit_menu(engine: Any, settings: Settings) -> str:
     job_id = str(sub.job["id"])
     if sub.created and settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)
-        enqueue_menu_job(Queue(MENU_QUEUE, connection=client), job_id, f"menu-{job_id}")
+        jobs.enqueue_menu_job(client, job_id)
         client.close()
     return job_id
 

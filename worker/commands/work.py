@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from core.jobs import QUEUES
 from core.logging import configure_logging
-from worker.context import INGREDIENT_QUEUE, MENU_QUEUE, get_context
+from worker.context import get_context
 from worker.work import run_worker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--queues",
-        default=f"{MENU_QUEUE},{INGREDIENT_QUEUE}",
+        default=",".join(QUEUES),
         help="comma-separated RQ queues, in priority order (default: %(default)s)",
     )
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
