@@ -30,14 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(name: str) -> ModuleType | None:
-    module, _ = COMMANDS[name]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
+def _load(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name][0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,14 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
         if name == chosen:
-            mod = _load(name)
-            if mod is not None:
-                mod.add_arguments(p)
+            _load(name).add_arguments(p)
     args, extra = parser.parse_known_args(argv)
     mod = _load(args.command)
-    if mod is None:
-        print(f"sous {args.command}: not built yet in this version", file=sys.stderr)
-        return 2
     if extra and not getattr(mod, "ACCEPTS_EXTRA", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra

@@ -14,7 +14,6 @@ not requeued either, so queue rows stay byte-for-byte as they were.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
@@ -29,6 +28,7 @@ from core.queue import ClaimedRow
 from core.settings import Settings
 from model.ingredients import PROMPT_VERSION
 
+from . import menu_task
 from .chunking import group_by_key, percentile, split_by_budget
 from .context import WorkerContext
 from .fleet import Fleet
@@ -37,7 +37,6 @@ from .tasks import Resolver, group_key, query_for
 
 log = logging.getLogger(__name__)
 
-MENU_HOOK_MODULE = "worker.menu_task"
 REQUEUE_LIMIT = 10_000
 
 
@@ -196,13 +195,7 @@ class CycleRunner:
         if self.ctx is None:
             return None
         try:
-            menu_task = importlib.import_module(MENU_HOOK_MODULE)
-        except ModuleNotFoundError as exc:
-            if exc.name == MENU_HOOK_MODULE:
-                return None
-            raise
-        try:
-            return int(menu_task.reenqueue_lost_menu_jobs(self.ctx) or 0)
+            return menu_task.reenqueue_lost_menu_jobs(self.ctx)
         except Exception:  # the menu side must not stop ingredient dispatch
             log.exception("menu_reenqueue_error")
             return None

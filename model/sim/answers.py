@@ -1,13 +1,12 @@
 """Simulated answers by schema name: `register(schema_name, fn)`.
 
 `fn(messages, schema)` gets the chat messages and the requested JSON schema and returns the
-JSON value to answer with. The ingredient answerer (rules provider) is built in; the menu
-engineer's `model.menu_sim` registers "menu_extraction" when it exists.
+JSON value to answer with: the rules provider for ingredients, the deterministic menu parser
+(model.menu_sim) for menus, both registered by load_answerers.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +14,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Answerer = Callable[[list[dict[str, Any]], dict[str, Any]], Any]
-OPTIONAL_ANSWERER_MODULES = ("model.menu_sim",)
 
 _registry: dict[str, Answerer] = {}
 
@@ -39,16 +37,12 @@ def answer(schema_name: str | None, messages: list[dict[str, Any]], schema: dict
 
 
 def load_answerers() -> list[str]:
-    """Registers the built-in answerers and imports optional ones; called by the app factory."""
+    """Registers the answerers; called by the app factory."""
+    from model.menu import MENU_SCHEMA_NAME  # noqa: PLC0415
+    from model.menu_sim import answer_menu  # noqa: PLC0415
     from model.schemas import INGREDIENT_SCHEMA_NAME  # noqa: PLC0415
     from model.sim.ingredient_answers import answer_ingredients  # noqa: PLC0415
 
     register(INGREDIENT_SCHEMA_NAME, answer_ingredients)
-    for module in OPTIONAL_ANSWERER_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            log.info("sim_answerer_missing", extra={"answerer_module": module})
+    register(MENU_SCHEMA_NAME, answer_menu)
     return registered()
