@@ -53,18 +53,20 @@ def transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         raise DatabaseError(str(exc.orig).strip() or exc.__class__.__name__) from exc
 
 
-def execute(conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None) -> sa.CursorResult[Any]:
-    """Run the named query `name` from core/queries.sql."""
+def execute(
+    conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None, *, package: str = "core"
+) -> sa.CursorResult[Any]:
+    """Run the named query `name` from core/queries.sql (or `package`/queries.sql)."""
     try:
-        return conn.execute(sa.text(query(name)), dict(params or {}))
+        return conn.execute(sa.text(query(name, package)), dict(params or {}))
     except sa_exc.DBAPIError as exc:
         raise DatabaseError(f"{name}: {str(exc.orig).strip()}") from exc
 
 
 def fetch_all(
-    conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None
+    conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None, *, package: str = "core"
 ) -> list[dict[str, Any]]:
-    return [dict(row) for row in execute(conn, name, params).mappings()]
+    return [dict(row) for row in execute(conn, name, params, package=package).mappings()]
 
 
 def fetch_one(
@@ -74,5 +76,7 @@ def fetch_one(
     return dict(row) if row is not None else None
 
 
-def fetch_value(conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:
-    return execute(conn, name, params).scalar()
+def fetch_value(
+    conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None, *, package: str = "core"
+) -> Any:
+    return execute(conn, name, params, package=package).scalar()

@@ -328,3 +328,15 @@ def fail(engine: sa.Engine, job: ClaimedJob, error: str, processing_ms: int) -> 
     if written is None:
         log.warning("lease_lost", extra={"op": "menu_fail", "job_id": str(job.id), "attempt": job.attempt})
     return written is not None
+
+
+def sweep_lost(
+    engine: sa.Engine, *, max_attempts: int, grace_seconds: int, limit: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The dispatcher's sweep, in one transaction: fails the jobs whose workers died on every
+    attempt (given up: their ids), and finds the queued jobs older than `grace_seconds` and the
+    processing jobs whose lease expired (lost: id, status, attempt_count, rq_job_id)."""
+    with db.transaction(engine) as conn:
+        given_up = db.fetch_all(conn, "menu_fail_exhausted", {"max_attempts": max_attempts})
+        lost = db.fetch_all(conn, "menu_lost_candidates", {"grace_seconds": grace_seconds, "limit": limit})
+    return given_up, lost

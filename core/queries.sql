@@ -1,17 +1,21 @@
--- Every SQL statement sous runs, each under a `-- name:` line (loaded by core/sql.py).
--- Parameters are SQLAlchemy binds (:name). Keep statements grouped by the table they touch.
+-- Every SQL statement of the service, each under a `-- name:` line with a one-line description
+-- (loaded by core/sql.py). Parameters are SQLAlchemy binds (:name). Only the data layer in core/
+-- runs them (tests/unit/test_data_layer.py); the load tests' own SQL is loadtest/queries.sql.
 
 -- ===================================================================== ingredient queue
 
 -- name: set_max_attempts
+-- QUEUE_MAX_ATTEMPTS for the queue's SQL functions, for this transaction only.
 SELECT set_config('sous.queue_max_attempts', CAST(:max_attempts AS text), true);
 
 -- name: claim_rows
+-- Claims up to :limit pending rows (SKIP LOCKED), leased for :lease_seconds; attempt_count + 1.
 SELECT * FROM claim_ingredient_match_queue(
   CAST(:limit AS integer), CAST(:resolver AS text), CAST(:lease_seconds AS integer),
   CAST(:review_mode AS text), CAST(:source AS text));
 
 -- name: requeue_expired
+-- Expired leases back to pending (or failed once attempts are used up); how many.
 SELECT requeue_expired_ingredient_match_queue(CAST(:limit AS integer), CAST(:error AS text));
 
 -- name: complete_rows
@@ -35,6 +39,7 @@ UPDATE ingredient_match_queue q
 RETURNING q.id;
 
 -- name: reject_rows
+-- Terminal `rejected` with the reason, fenced like complete_rows.
 UPDATE ingredient_match_queue q
    SET status = 'rejected',
        last_error = r.reason,
@@ -67,6 +72,7 @@ UPDATE ingredient_match_queue q
 RETURNING q.id;
 
 -- name: extend_lease
+-- Renews the lease of the rows this claim still owns (fenced); the ids kept.
 UPDATE ingredient_match_queue q
    SET processing_lease_expires_at = now() + make_interval(secs => CAST(:lease_seconds AS integer))
   FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer)
@@ -74,6 +80,7 @@ UPDATE ingredient_match_queue q
 RETURNING q.id;
 
 -- name: insert_rows
+-- New pending rows, in input order; their ids (the insert trigger NOTIFYs the dispatcher).
 INSERT INTO ingredient_match_queue
        (raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id,
         needs_ingredient_review, needs_unit_review)
@@ -89,10 +96,8 @@ SELECT r.raw_name, coalesce(r.cleaned_name, r.raw_name), r.raw_unit,
 RETURNING id;
 
 -- name: get_row
+-- One queue row, every column.
 SELECT * FROM ingredient_match_queue WHERE id = :id;
-
--- name: count_by_status
-SELECT status, count(*) AS n FROM ingredient_match_queue GROUP BY status;
 
 -- ===================================================================== dispatcher and chunk workers (worker/)
 
@@ -101,17 +106,21 @@ SELECT status, count(*) AS n FROM ingredient_match_queue GROUP BY status;
 SELECT pg_try_advisory_lock(CAST(:key AS bigint));
 
 -- name: dispatch_ping
+-- The leader connection's liveness check (its lock dies with it).
 SELECT 1;
 
 -- name: dispatch_listen
+-- The leader connection wakes on the queue's insert notifications.
 LISTEN ingredient_match_queue;
 
 -- name: dispatch_pending_count
+-- Pending rows of one source ('any': all), after a cycle.
 SELECT count(*) FROM ingredient_match_queue
  WHERE status = 'pending'
    AND (CAST(:source AS text) = 'any' OR source = CAST(:source AS text));
 
 -- name: dispatch_run_insert
+-- One dispatch cycle's summary.
 INSERT INTO queue_runs
        (started_at, finished_at, box_id, resolver, trigger, dry_run, requeued, claimed, chunks,
         resolved, failed, rejected, pending_after, lag_p50_ms, lag_p95_ms,
@@ -122,6 +131,7 @@ VALUES (CAST(:started_at AS timestamptz), now(), :box_id, :resolver, :trigger, :
 RETURNING id;
 
 -- name: dispatch_cache_store
+-- Upserts settled answers into the canonical-name cache.
 INSERT INTO ingredient_canonical_cache
        (normalized_name, model, prompt_version, status, canonical_name, resolved_unit,
         resolved_quantity, confidence, provider, reason)
@@ -152,6 +162,7 @@ SELECT q.* FROM ingredient_match_queue q
  LIMIT CAST(:limit AS integer);
 
 -- name: dispatch_shadow_insert
+-- DRY_RUN answers, one row per queue row and attempt.
 INSERT INTO ingredient_match_shadow
        (queue_id, attempt, status, canonical_name, resolved_unit, resolved_quantity, confidence,
         provider, model, prompt_version, reason, latency_ms)
@@ -163,9 +174,11 @@ SELECT r.queue_id, r.attempt, r.status, r.canonical_name, r.resolved_unit, r.res
        resolved_quantity numeric, confidence real, provider text, reason text, latency_ms integer);
 
 -- name: status_oldest_pending
+-- Age in seconds of the oldest pending row (NULL when none).
 SELECT extract(epoch FROM now() - min(created_at)) FROM ingredient_match_queue WHERE status = 'pending';
 
 -- name: status_expired_leases
+-- Processing rows whose lease has run out (their worker is gone).
 SELECT count(*) FROM ingredient_match_queue
  WHERE status = 'processing' AND processing_lease_expires_at < now();
 
@@ -187,6 +200,7 @@ SELECT l.queue_id, q.cleaned_name, l.status AS shadow_status, l.canonical_name A
  ORDER BY l.queue_id;
 
 -- name: shadow_report_pending
+-- Shadowed rows whose live outcome is not final yet.
 SELECT count(DISTINCT s.queue_id) FROM ingredient_match_shadow s
   JOIN ingredient_match_queue q ON q.id = s.queue_id
  WHERE q.status NOT IN ('resolved', 'rejected', 'failed');
@@ -225,11 +239,13 @@ SELECT * FROM menu_extraction_jobs
  LIMIT 1;
 
 -- name: menu_store_image
+-- Image bytes, stored once per content hash.
 INSERT INTO menu_images (image_hash, content, content_type, byte_size)
 VALUES (:image_hash, :content, :content_type, CAST(:byte_size AS integer))
 ON CONFLICT (image_hash) DO NOTHING;
 
 -- name: menu_load_image
+-- A stored image by content hash.
 SELECT content, content_type FROM menu_images WHERE image_hash = :image_hash;
 
 -- name: menu_insert_job
@@ -242,16 +258,16 @@ VALUES (CAST(:id AS uuid), CAST(:user_id AS uuid), :image_url, :image_hash, :sch
 RETURNING *;
 
 -- name: menu_record_upload
+-- One accepted submission (counts toward the hourly limit).
 INSERT INTO extraction_uploads (user_id, image_hash, job_id, cached)
 VALUES (CAST(:user_id AS uuid), :image_hash, CAST(:job_id AS uuid), CAST(:cached AS boolean));
 
--- name: menu_get_job
-SELECT * FROM menu_extraction_jobs WHERE id = CAST(:job_id AS uuid);
-
 -- name: menu_get_user_job
+-- A job of this user (another user's job is not found).
 SELECT * FROM menu_extraction_jobs WHERE id = CAST(:job_id AS uuid) AND user_id = CAST(:user_id AS uuid);
 
 -- name: menu_find_retry_of
+-- The newest retry of a job, if any.
 SELECT * FROM menu_extraction_jobs WHERE retry_of = CAST(:job_id AS uuid) ORDER BY created_at DESC LIMIT 1;
 
 -- name: menu_claim_job
@@ -267,12 +283,14 @@ UPDATE menu_extraction_jobs
 RETURNING *;
 
 -- name: menu_extend_lease
+-- Renews a claimed job's lease, fenced on its attempt.
 UPDATE menu_extraction_jobs
    SET processing_lease_expires_at = now() + make_interval(secs => CAST(:lease_seconds AS integer))
  WHERE id = CAST(:job_id AS uuid) AND status = 'processing' AND attempt_count = :attempt
 RETURNING id;
 
 -- name: menu_complete_job
+-- Writes the result, fenced on the attempt (no row: the lease was lost).
 UPDATE menu_extraction_jobs
    SET status = 'completed',
        result = CAST(:result AS jsonb),
@@ -288,6 +306,7 @@ UPDATE menu_extraction_jobs
 RETURNING id;
 
 -- name: menu_fail_job
+-- Fails a claimed job with the reason, fenced on the attempt.
 UPDATE menu_extraction_jobs
    SET status = 'failed',
        error_message = :error,
@@ -317,6 +336,7 @@ SELECT id, status, attempt_count, rq_job_id FROM menu_extraction_jobs
  LIMIT CAST(:limit AS integer);
 
 -- name: menu_queue_depth
+-- Queued and processing jobs (the wait estimate's queue ahead).
 SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
        count(*) FILTER (WHERE status = 'processing') AS processing
   FROM menu_extraction_jobs WHERE status IN ('queued', 'processing');
@@ -329,40 +349,17 @@ SELECT avg(processing_time)::float AS mean_ms, count(*) AS n FROM (
    ORDER BY completed_at DESC LIMIT 50) AS recent;
 
 -- name: menu_count_by_status
+-- Jobs by status.
 SELECT status, count(*) AS n FROM menu_extraction_jobs GROUP BY status;
 
 -- ===================================================================== demo (sous demo)
 
 -- name: demo_status_counts
+-- Rows among :ids by status (`sous demo` waits on its rows).
 SELECT status, count(*) AS n FROM ingredient_match_queue WHERE id = ANY(CAST(:ids AS bigint[])) GROUP BY status;
 
--- ===================================================================== loadtest (SLO gate)
-
--- name: slo_rows
-SELECT id, source, status, created_at, processing_started_at, resolved_at, updated_at,
-       attempt_count, provider, last_error
-  FROM ingredient_match_queue
- WHERE created_at >= CAST(:since AS timestamptz) AND created_at < CAST(:until AS timestamptz)
- ORDER BY created_at;
-
--- name: slo_resolved_twice
-SELECT queue_id, count(*) AS n
-  FROM soak_transitions
- WHERE new_status = 'resolved'
- GROUP BY queue_id
-HAVING count(*) > 1;
-
--- name: slo_live_count
-SELECT count(*) FROM ingredient_match_queue
- WHERE created_at >= CAST(:since AS timestamptz) AND status IN ('pending', 'processing');
-
--- name: chaos_terminate_backends
--- Chaos runs: every other session on this database goes, as in a Postgres failover.
-SELECT count(pg_terminate_backend(pid)) AS n
-  FROM pg_stat_activity
- WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend';
-
 -- name: menu_set_plan
+-- Puts a user on a plan (`sous token --plan`).
 INSERT INTO profiles (user_id, plan) VALUES (CAST(:user_id AS uuid), :plan)
 ON CONFLICT (user_id) DO UPDATE SET plan = EXCLUDED.plan;
 
@@ -443,6 +440,7 @@ SELECT p.*,
  ORDER BY p.seconds;
 
 -- name: obs_cache
+-- Cache entries and their hits.
 SELECT count(*) AS entries, coalesce(sum(hit_count), 0) AS hits FROM ingredient_canonical_cache;
 
 -- name: obs_run_window
@@ -491,6 +489,7 @@ SELECT id, status, source, cleaned_name, last_error, attempt_count, provider, up
  LIMIT CAST(:limit AS integer);
 
 -- name: obs_recent_menu_failures
+-- The newest failed menu jobs.
 SELECT id, error_message, retry_count, completed_at
   FROM menu_extraction_jobs
  WHERE status = 'failed'

@@ -184,3 +184,20 @@ def _log_lost(op: str, rows: Sequence[ClaimedRow], written: set[int]) -> None:
     for row in rows:
         if row.id not in written:
             log.warning("lease_lost", extra={"op": op, "row_id": row.id, "attempt": row.attempt})
+
+
+def get_row(conn: sa.Connection, row_id: int) -> dict[str, Any] | None:
+    """One queue row, every column; None when there is no such row."""
+    return db.fetch_one(conn, "get_row", {"id": row_id})
+
+
+def status_counts(conn: sa.Connection, ids: Sequence[int]) -> dict[str, int]:
+    """How many of the rows `ids` are in each status."""
+    return {
+        str(r["status"]): int(r["n"]) for r in db.fetch_all(conn, "demo_status_counts", {"ids": list(ids)})
+    }
+
+
+def pending_count(conn: sa.Connection, source: str = "any") -> int:
+    """Pending rows of `source` ('any': all sources)."""
+    return int(db.fetch_value(conn, "dispatch_pending_count", {"source": source}) or 0)

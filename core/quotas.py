@@ -108,3 +108,8 @@ def quota_state(conn: sa.Connection, user_id: uuid.UUID) -> QuotaState:
         month_resets_at=next_month(now),
         hour_resets_at=(oldest + HOUR) if oldest else None,
     )
+
+
+def set_plan(conn: sa.Connection, user_id: uuid.UUID, plan: str) -> None:
+    """Puts the user on `plan` (creating their profile if needed)."""
+    db.execute(conn, "menu_set_plan", {"user_id": str(user_id), "plan": plan})

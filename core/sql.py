@@ -1,4 +1,5 @@
-"""Loads core/queries.sql: every SQL statement of sous, each under a `-- name:` line."""
+"""Loads core/queries.sql: every SQL statement of sous, each under a `-- name:` line (and the
+load tests' loadtest/queries.sql, the same way: `package="loadtest"`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
 @cache
-def all_queries() -> dict[str, str]:
-    text = resources.files("core").joinpath("queries.sql").read_text(encoding="utf-8")
+def all_queries(package: str = "core") -> dict[str, str]:
+    text = resources.files(package).joinpath("queries.sql").read_text(encoding="utf-8")
     parts = _NAME.split(text)
     queries: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -24,8 +25,8 @@ def all_queries() -> dict[str, str]:
     return queries
 
 
-def query(name: str) -> str:
+def query(name: str, package: str = "core") -> str:
     try:
-        return all_queries()[name]
+        return all_queries(package)[name]
     except KeyError:
-        raise KeyError(f"no query named {name!r} in core/queries.sql") from None
+        raise KeyError(f"no query named {name!r} in {package}/queries.sql") from None

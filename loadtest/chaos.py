@@ -118,7 +118,7 @@ class Chaos:
         engine = create_engine(self.env["DATABASE_URL"], pool_size=1)
         try:
             with engine.connect() as conn:
-                n = db.fetch_value(conn, "chaos_terminate_backends")
+                n = db.fetch_value(conn, "chaos_terminate_backends", package="loadtest")
         finally:
             engine.dispose()
         return {"terminated": int(n or 0)}

@@ -109,9 +109,9 @@ def _pcts(values: list[float]) -> dict[str, float]:
 
 def evaluate(engine: sa.Engine, since: datetime, until: datetime, thresholds: Thresholds) -> Report:
     with engine.connect() as conn:
-        rows = db.fetch_all(conn, "slo_rows", {"since": since, "until": until})
+        rows = db.fetch_all(conn, "slo_rows", {"since": since, "until": until}, package="loadtest")
         try:
-            doubles = db.fetch_all(conn, "slo_resolved_twice")
+            doubles = db.fetch_all(conn, "slo_resolved_twice", package="loadtest")
         except DatabaseError:  # the audit trigger was not installed for this run
             conn.rollback()
             doubles = []
@@ -194,7 +194,7 @@ def draw_charts(engine: sa.Engine, report: Report, since: datetime, until: datet
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     with engine.connect() as conn:
-        rows = db.fetch_all(conn, "slo_rows", {"since": since, "until": until})
+        rows = db.fetch_all(conn, "slo_rows", {"since": since, "until": until}, package="loadtest")
     xs = [(r["created_at"] - since).total_seconds() / 60 for r in rows if r["processing_started_at"]]
     ys = [
         (r["processing_started_at"] - r["created_at"]).total_seconds()

@@ -6,12 +6,11 @@ are cached, never failures, so a flaky provider is asked again next time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from core import db
+from core import cache_store
 from model.ingredients import IngredientAnswer
 
 from .chunking import MAX_CACHE_KEY_CHARS
@@ -28,14 +27,10 @@ def lookup(
     wanted = sorted({k for k in keys if cacheable(k)})
     if not wanted:
         return {}
-    params = {"names": json.dumps(wanted), "model": model, "prompt_version": prompt_version}
-    records = db.fetch_all(conn, "dispatch_cache_read", params)
+    records = cache_store.read(conn, wanted, model=model, prompt_version=prompt_version)
     if records:
-        db.execute(
-            conn,
-            "dispatch_cache_touch",
-            {**params, "names": json.dumps(sorted(r["normalized_name"] for r in records))},
-        )
+        hits = sorted(r["normalized_name"] for r in records)
+        cache_store.touch(conn, hits, model=model, prompt_version=prompt_version)
     out: dict[str, IngredientAnswer] = {}
     for rec in records:
         key = rec["normalized_name"]
@@ -77,9 +72,5 @@ def store(
         if a.status in ("resolved", "rejected") and cacheable(key) and a.provider == producer
     ]
     if rows:
-        db.execute(
-            conn,
-            "dispatch_cache_store",
-            {"rows": json.dumps(rows, default=str), "model": model, "prompt_version": prompt_version},
-        )
+        cache_store.store(conn, rows, model=model, prompt_version=prompt_version)
     return len(rows)

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db, jobs, queue
+from core import db, jobs, queue, runs, shadow_store
 from core.queue import ClaimedRow
 from core.settings import Settings
 from model.ingredients import PROMPT_VERSION
@@ -131,16 +131,13 @@ class CycleRunner:
         s = self.settings
         with db.transaction(self.engine) as conn:
             if s.dry_run:
-                records = db.fetch_all(
+                records = shadow_store.select_unshadowed(
                     conn,
-                    "dispatch_shadow_select",
-                    {
-                        "limit": limit,
-                        "source": s.queue_source,
-                        "review_mode": s.queue_review_mode,
-                        "model": self.resolver.model_id,
-                        "prompt_version": PROMPT_VERSION,
-                    },
+                    limit=limit,
+                    source=s.queue_source,
+                    review_mode=s.queue_review_mode,
+                    model=self.resolver.model_id,
+                    prompt_version=PROMPT_VERSION,
                 )
                 return [shadow_row(r) for r in records]
             return queue.claim_rows(
@@ -218,12 +215,9 @@ class CycleRunner:
             )
         }
         with db.transaction(self.engine) as conn:
-            report.pending_after = int(
-                db.fetch_value(conn, "dispatch_pending_count", {"source": s.queue_source}) or 0
-            )
-            db.execute(
+            report.pending_after = queue.pending_count(conn, s.queue_source)
+            runs.record(
                 conn,
-                "dispatch_run_insert",
                 {
                     "started_at": started_at.isoformat(),
                     "box_id": s.box_id,

@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db
+from core import db, leader
 from core.db import create_engine
 
 from .chunking import advisory_lock_key
@@ -53,22 +53,22 @@ class LeaderConnection:
     def try_acquire(self, listen: bool = True) -> bool:
         if self.conn is None:
             self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        if db.fetch_value(self.conn, "dispatch_try_lock", {"key": self.key}):
+        if leader.try_lock(self.conn, self.key):
             if listen:
-                db.execute(self.conn, "dispatch_listen")
+                leader.listen(self.conn)
             return True
         return False
 
     def probe(self, engine: sa.Engine, box_id: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
         """NOTIFY from another connection; True when it (or any notification) arrives here."""
         with db.transaction(engine) as conn:
-            db.execute(conn, "dispatch_notify_probe", {"payload": json.dumps({"probe": box_id})})
+            leader.notify_probe(conn, json.dumps({"probe": box_id}))
         return self.wait(timeout) > 0
 
     def check(self) -> None:
         """Raises DatabaseError when the connection (and with it the lock) is gone."""
         assert self.conn is not None
-        db.fetch_value(self.conn, "dispatch_ping")
+        leader.ping(self.conn)
 
     def wait(self, timeout: float) -> int:
         """Waits up to `timeout` seconds for a notification; returns how many arrived."""

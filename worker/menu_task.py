@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from core import db, jobs, menu_jobs
+from core import jobs, menu_jobs
 from core.errors import DatabaseError, InvalidInput, LeaseLost
 from model.menu import MenuStructurer
 from model.ocr import ocr_image
@@ -135,13 +135,12 @@ def reenqueue_lost_menu_jobs(ctx: WorkerContext, limit: int = 200) -> int:
     """Called by the dispatcher every cycle. Fails jobs whose workers died on every attempt,
     re-enqueues queued jobs whose RQ job vanished (Redis restart, enqueue failed) and processing
     jobs whose lease expired (worker killed). Returns how many were enqueued."""
-    with db.transaction(ctx.engine) as conn:
-        given_up = db.fetch_all(
-            conn, "menu_fail_exhausted", {"max_attempts": ctx.settings.queue_max_attempts}
-        )
-        lost = db.fetch_all(
-            conn, "menu_lost_candidates", {"grace_seconds": QUEUED_GRACE_SECONDS, "limit": limit}
-        )
+    given_up, lost = menu_jobs.sweep_lost(
+        ctx.engine,
+        max_attempts=ctx.settings.queue_max_attempts,
+        grace_seconds=QUEUED_GRACE_SECONDS,
+        limit=limit,
+    )
     for row in given_up:
         log.warning("menu_job_given_up", extra={"job_id": str(row["id"])})
     count = 0

@@ -6,11 +6,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db
+from core import shadow_store
 
 
 def shadow_report(conn: sa.Connection, *, max_disagreements: int = 50) -> dict[str, Any]:
-    rows = db.fetch_all(conn, "shadow_report_summary")
+    rows = shadow_store.report_rows(conn)
     agree = sum(1 for r in rows if r["agree"])
     disagreements = [
         {
@@ -36,7 +36,7 @@ def shadow_report(conn: sa.Connection, *, max_disagreements: int = 50) -> dict[s
         "compared": len(rows),
         "agree": agree,
         "agreement_pct": round(100.0 * agree / len(rows), 2) if rows else None,
-        "not_final_yet": int(db.fetch_value(conn, "shadow_report_pending") or 0),
+        "not_final_yet": shadow_store.pending_count(conn),
         "models": sorted({r["shadow_model"] for r in rows if r["shadow_model"]}),
         "disagreements": disagreements[:max_disagreements],
         "disagreements_total": len(disagreements),

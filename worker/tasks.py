@@ -9,7 +9,6 @@ retry until QUEUE_MAX_ATTEMPTS) and junk is answered `rejected` by the chain.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from core import db, queue
+from core import db, queue, shadow_store
 from core.queue import ClaimedRow, Resolution
 from core.settings import Settings
 from model.ingredients import PROMPT_VERSION, IngredientAnswer, IngredientQuery, IngredientResolver
@@ -203,15 +202,7 @@ class ChunkRunner:
             for a in (answers[group_key(row)],)
         ]
         with db.transaction(self.engine) as conn:
-            db.execute(
-                conn,
-                "dispatch_shadow_insert",
-                {
-                    "rows": json.dumps(shadow, default=str),
-                    "model": self.resolver.model_id,
-                    "prompt_version": PROMPT_VERSION,
-                },
-            )
+            shadow_store.insert(conn, shadow, model=self.resolver.model_id, prompt_version=PROMPT_VERSION)
 
 
 class LeaseKeeper:

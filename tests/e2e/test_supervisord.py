@@ -15,7 +15,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from core import db, queue
+from core import queue
 from core.db import create_engine, transaction
 from worker.devstack import SUPERVISORD_CONF, LocalStack
 
@@ -47,7 +47,10 @@ def stack() -> Iterator[tuple[LocalStack, dict[str, str]]]:
 
 def _counts(engine: sa.Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {r["status"]: int(r["n"]) for r in db.fetch_all(conn, "count_by_status")}
+        rows = conn.execute(
+            sa.text("SELECT status, count(*) AS n FROM ingredient_match_queue GROUP BY status")
+        )
+        return {r.status: int(r.n) for r in rows}
 
 
 def _wait_for(engine: sa.Engine, done: int, timeout: float) -> dict[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from core import db, jobs, menu_jobs, queue
+from core import jobs, menu_jobs, queue
 from core.db import create_engine, transaction
 from core.logging import configure_logging
 from core.settings import Settings
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
     job: dict[str, Any] | None = None
     while True:
         with engine.connect() as conn:
-            rows = db.fetch_all(conn, "demo_status_counts", {"ids": ids})
-        counts = {str(r["status"]): int(r["n"]) for r in rows}
+            counts = queue.status_counts(conn, ids)
         job = menu_jobs.get_user_job(engine, DEMO_USER, uuid.UUID(menu_id)) if menu_id else None
         live = counts.get("pending", 0) + counts.get("processing", 0)
         menu_live = job is not None and job["status"] in ("queued", "processing")

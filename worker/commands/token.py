@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from core import db
+from core import db, quotas
 from core.auth import mint_token
 from core.errors import ConfigError
 from core.quotas import PLANS
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         engine = db.create_engine(settings.database_url, pool_size=1)
         try:
             with db.transaction(engine) as conn:
-                db.execute(conn, "menu_set_plan", {"user_id": str(user_id), "plan": args.plan})
+                quotas.set_plan(conn, user_id, args.plan)
         finally:
             engine.dispose()
     print(mint_token(settings.supabase_jwt_secret, user_id, ttl_seconds=args.ttl))

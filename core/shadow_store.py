@@ -1,0 +1,42 @@
+"""ingredient_match_shadow: DRY_RUN answers, and how they compare with the live outcomes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from core import db
+
+
+def select_unshadowed(
+    conn: sa.Connection, *, limit: int, source: str, review_mode: str, model: str, prompt_version: str
+) -> list[dict[str, Any]]:
+    """Pending rows with no shadow answer for this model and prompt version (read, not claimed)."""
+    params = {
+        "limit": limit,
+        "source": source,
+        "review_mode": review_mode,
+        "model": model,
+        "prompt_version": prompt_version,
+    }
+    return db.fetch_all(conn, "dispatch_shadow_select", params)
+
+
+def insert(conn: sa.Connection, rows: Sequence[dict[str, Any]], *, model: str, prompt_version: str) -> None:
+    """Writes shadow answers (keys: queue_id, attempt, status, canonical_name, resolved_unit,
+    resolved_quantity, confidence, provider, reason, latency_ms)."""
+    params = {"rows": json.dumps(list(rows), default=str), "model": model, "prompt_version": prompt_version}
+    db.execute(conn, "dispatch_shadow_insert", params)
+
+
+def report_rows(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Each finished row's latest shadow answer next to its live outcome, with `agree`."""
+    return db.fetch_all(conn, "shadow_report_summary")
+
+
+def pending_count(conn: sa.Connection) -> int:
+    """Shadowed rows whose live outcome is not final yet."""
+    return int(db.fetch_value(conn, "shadow_report_pending") or 0)
