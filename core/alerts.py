@@ -15,12 +15,14 @@ from core.settings import Settings
 
 @dataclass(frozen=True)
 class Thresholds:
-    queue_depth: int = 5000
-    oldest_pending_seconds: float = 300.0
-    expired_leases: int = 50
-    failure_rate: float = 0.02
-    failure_min_rows: int = 20
-    min_live_workers: int = 1
+    """The defaults are the ALERT_* settings' (core/settings.py), the one place they are written."""
+
+    queue_depth: int
+    oldest_pending_seconds: float
+    expired_leases: int
+    failure_rate: float
+    failure_min_rows: int
+    min_live_workers: int
 
     @classmethod
     def from_settings(cls, s: Settings) -> Thresholds:

@@ -6,9 +6,17 @@ run on a dedicated AUTOCOMMIT connection, never inside a pooled transaction.
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 
 from core import db
+
+
+def advisory_lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_lock (Python's hash() differs per process)."""
+    raw = hashlib.sha256(name.encode()).digest()[:8]
+    return int.from_bytes(raw, "big", signed=True)
 
 
 def try_lock(conn: sa.Connection, key: int) -> bool:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from core import db
 from core.db import create_engine
 from core.errors import DatabaseError
-from worker.chunking import percentile as nearest_rank
+from core.stats import percentile as nearest_rank
 
 TERMINAL = ("resolved", "failed", "rejected")
 WINDOW = timedelta(minutes=5)
@@ -61,7 +61,7 @@ class Report:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, q in 0..100 (the pipeline's own, worker.chunking.percentile)."""
+    """Nearest-rank percentile, q in 0..100 (the pipeline's own, core.stats.percentile)."""
     value = nearest_rank(values, q / 100)
     return math.nan if value is None else value
 
@@ -252,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--since", required=True, type=datetime.fromisoformat)
     p.add_argument("--until", required=True, type=datetime.fromisoformat)
     p.add_argument("--out", type=Path, default=Path("loadtest/results"))
-    p.add_argument("--min-rows-per-5min", type=float, default=50)
-    p.add_argument("--max-p95-wait", type=float, default=300)
-    p.add_argument("--max-failed-rate", type=float, default=0.02)
+    p.add_argument("--min-rows-per-5min", type=float, default=Thresholds.min_rows_per_5min)
+    p.add_argument("--max-p95-wait", type=float, default=Thresholds.max_p95_wait_s)
+    p.add_argument("--max-failed-rate", type=float, default=Thresholds.max_failed_rate)
     args = p.parse_args(argv)
     thresholds = Thresholds(args.min_rows_per_5min, args.max_p95_wait, args.max_failed_rate)
     report = run_gate(args.database_url, args.since, args.until, thresholds, args.out)

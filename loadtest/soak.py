@@ -43,9 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--chaos", action="store_true", help="kill and restart parts during the run")
     p.add_argument("--chaos-rounds", type=int, default=1, help="times each chaos event happens")
     p.add_argument("--drain-timeout", type=float, default=None, help="default: 2 leases + 60 s")
-    p.add_argument("--min-rows-per-5min", type=float, default=50)
-    p.add_argument("--max-p95-wait", type=float, default=300)
-    p.add_argument("--max-failed-rate", type=float, default=0.02)
+    p.add_argument("--min-rows-per-5min", type=float, default=Thresholds.min_rows_per_5min)
+    p.add_argument("--max-p95-wait", type=float, default=Thresholds.max_p95_wait_s)
+    p.add_argument("--max-failed-rate", type=float, default=Thresholds.max_failed_rate)
     p.add_argument(
         "--out", type=Path, default=None, help="results directory (default loadtest/results/<stamp>)"
     )

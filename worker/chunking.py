@@ -1,14 +1,12 @@
 """Grouping claimed rows by name and splitting them into chunks that fit a token budget.
 
-Pure functions, no I/O: the dispatcher groups a claim, splits it into chunks (one RQ job each)
-and names every job after the exact (id, attempt) pairs it carries, so enqueueing the same
-claim again yields the same job id and RQ refuses the duplicate.
+Pure functions, no I/O: the dispatcher groups a claim and splits it into chunks (one RQ job
+each, named by core.jobs.chunk_job_id after the exact (id, attempt) pairs it carries, so
+enqueueing the same claim again yields the same job id and RQ refuses the duplicate).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -62,18 +60,3 @@ def split_by_budget(
     if current:
         chunks.append(current)
     return chunks
-
-
-def advisory_lock_key(name: str) -> int:
-    """A stable signed 64-bit key for pg_advisory_lock (Python's hash() differs per process)."""
-    raw = hashlib.sha256(name.encode()).digest()[:8]
-    return int.from_bytes(raw, "big", signed=True)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..1) of a small sample; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q * len(ordered) - 1e-9)))  # 0.95*20 is 19.000000000000004
-    return ordered[rank - 1]

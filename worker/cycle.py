@@ -26,10 +26,11 @@ import sqlalchemy as sa
 from core import db, jobs, queue, runs, shadow_store
 from core.queue import ClaimedRow
 from core.settings import Settings
+from core.stats import percentile
 from model.ingredients import PROMPT_VERSION
 
 from . import menu_task
-from .chunking import group_by_key, percentile, split_by_budget
+from .chunking import group_by_key, split_by_budget
 from .context import WorkerContext
 from .fleet import Fleet
 from .payload import ChunkPayload, shadow_row

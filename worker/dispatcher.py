@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from core import db, leader
 from core.db import create_engine
 
-from .chunking import advisory_lock_key
 from .cycle import CycleReport, CycleRunner
 from .fleet import Fleet
 
@@ -46,7 +45,7 @@ class LeaderConnection:
     """The dedicated connection holding the advisory lock and the LISTEN."""
 
     def __init__(self, database_url: str, box_id: str) -> None:
-        self.key = advisory_lock_key(lock_name(box_id))
+        self.key = leader.advisory_lock_key(lock_name(box_id))
         self.engine = create_engine(database_url, pool_size=1, app_name=f"sous-dispatch-{box_id}")
         self.conn: sa.Connection | None = None
 

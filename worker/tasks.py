@@ -22,11 +22,12 @@ import sqlalchemy as sa
 from core import db, queue, shadow_store
 from core.queue import ClaimedRow, Resolution
 from core.settings import Settings
+from core.stats import percentile
 from model.ingredients import PROMPT_VERSION, IngredientAnswer, IngredientQuery, IngredientResolver
 from model.metrics import record_cache_lookups
 
 from . import cache
-from .chunking import group_by_key, percentile
+from .chunking import group_by_key
 from .context import get_context
 from .payload import ChunkPayload
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from core.jobs import chunk_job_id
+from core.leader import advisory_lock_key
+from core.stats import percentile
 from worker.chunking import (
-    advisory_lock_key,
     group_by_key,
-    percentile,
     split_by_budget,
 )
 

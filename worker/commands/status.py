@@ -16,7 +16,7 @@ from core.db import create_engine, transaction
 from core.logging import configure_logging
 from core.settings import Settings
 
-WINDOW_SECONDS = {"5m": 300, "1h": 3600, "24h": 86400}
+WINDOW_SECONDS = obs.WINDOWS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
