@@ -61,10 +61,8 @@ def drain(database_url: str, since: datetime, timeout: float) -> float:
     try:
         while time.monotonic() - t0 < timeout:
             with engine.connect() as conn:
-                if (
-                    int(db.fetch_value(conn, "slo_live_count", {"since": since}, package="loadtest") or 0)
-                    == 0
-                ):
+                live = db.fetch_value(conn, "slo_live_count", {"since": since}, package="loadtest")
+                if int(live or 0) == 0:
                     break
             time.sleep(2)
     finally:
