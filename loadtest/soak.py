@@ -144,8 +144,10 @@ def gate_and_report(
         # twice, every row terminal. Latency and throughput are reported, not gated.
         thresholds = Thresholds(0, float("inf"), 1.0)
     report = run_gate(database_url, since, until, thresholds, out)
+    # Against a box, the own-stack options describe nothing that ran.
+    own_stack_only = {"workers", "profile", "llm_url", "chaos", "chaos_rounds", "keep", "env"}
     meta = {
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": {k: str(v) for k, v in vars(args).items() if not (args.host and k in own_stack_only)},
         "drain_seconds": round(drained_s, 1),
         **extra,
     }
