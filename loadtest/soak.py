@@ -92,7 +92,7 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return out
 
 
-def box_env(env_file: Path | None) -> dict[str, str]:
+def box_credentials(env_file: Path | None) -> dict[str, str]:
     """What the run needs from a running box: credentials and the database, environment first."""
     file = read_dotenv(env_file) if env_file and env_file.is_file() else {}
     env = {k: os.environ.get(k) or file.get(k, "") for k in ("SERVICE_API_KEY", "SUPABASE_JWT_SECRET")}
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_against_box(args: argparse.Namespace, out: Path) -> int:
     if args.chaos or args.llm_url:
         raise SystemExit("soak --host: --chaos and --llm-url need a stack of its own")
-    env = box_env(args.env_file)
+    env = box_credentials(args.env_file)
     install_audit(env["DATABASE_URL"])
     print(f"soak against {args.host} (no stack started); audit in {libpq_url(env['DATABASE_URL'])}")
     since = datetime.now(UTC)
