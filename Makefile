@@ -122,6 +122,7 @@ roll-forward: ## the local model back: LOCAL_LLM_ENABLED=true and the GPU profil
 
 stage: ## STAGE=shadow|partial|primary into .env (ROLLOUT_STAGE), services recreated (docs/runbook.md)
 	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
+	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=shadow|partial|primary"; exit 1; }
 	$(ENVFILE) stage $(STAGE)
 	$(MAKE) --no-print-directory up
 
