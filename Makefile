@@ -90,7 +90,7 @@ COMPOSE_ALL := $(COMPOSE) --profile rocm --profile cuda --profile sim --profile 
 
 # GPU=none: no model server (after `make rollback`).
 PROFILES = $(if $(filter-out none,$(GPU)),--profile $(GPU)) $(if $(MONITORING),--profile monitoring)
-up: ## start the appliance (GPU=rocm|cuda|sim, MONITORING=1 for Prometheus+Grafana), wait for health
+up: ## start the appliance (GPU=rocm|cuda|sim|none, MONITORING=1 for Prometheus, Alertmanager, Grafana), wait for health
 	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
 	$(COMPOSE) $(PROFILES) up -d --build --wait
 
