@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: help install system-deps dev dev-down test test-unit test-integration test-e2e test-llm lint fmt \
-        migrate bench bench-boxes bench-claim soak soak-short chaos up up-worker-box down logs ps rollback clean
+        migrate bench bench-boxes bench-claim soak soak-short chaos up up-worker-box down logs ps rollback \
+        roll-forward stage clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -66,8 +67,11 @@ bench-boxes: $(STAMP) ## rows/5 min of one box against two boxes on one Postgres
 # --- service levels (loadtest/soak.py: Locust against the whole stack, then the SLO gate) ---
 DURATION ?= 1800
 RATE ?= 60
-soak: $(STAMP) ## acceptance: DURATION s (30 min) at RATE rows/5 min (>= 50) on the simulator, then the SLO gate
-	$(BIN)/python -m loadtest.soak --duration $(DURATION) --rows-per-5min $(RATE) $(SOAK_ARGS)
+# HOST=http://box:8000: Locust against that running deployment instead of a stack of its own;
+# credentials and the gate's DATABASE_URL from the environment, else from .env (docs/runbook.md).
+soak: $(STAMP) ## acceptance: DURATION s (30 min) at RATE rows/5 min (>= 50), then the SLO gate; HOST= a running box
+	$(BIN)/python -m loadtest.soak --duration $(DURATION) --rows-per-5min $(RATE) \
+	  $(if $(HOST),--host $(HOST) --env-file .env) $(SOAK_ARGS)
 
 # 10x the target needs the appliance's fleet (WORKER_COUNT=16, one worker per vLLM stream): with
 # the 2 workers of a small host the simulated bf16 model answers ~250 rows / 5 min.
@@ -78,12 +82,15 @@ chaos: $(STAMP) ## 10 min at 10x with worker/dispatcher kills, Redis wipe, Postg
 	$(BIN)/python -m loadtest.soak --duration 600 --rows-per-5min 600 --chaos --lease-seconds 60 --workers 16 $(SOAK_ARGS)
 
 # --- the appliance (compose; needs a Docker engine) ---
-GPU ?= rocm
+# GPU: the command line, else .env's GPU (written by `make rollback` / `make roll-forward`), else rocm.
+ENVFILE := $(PYTHON) scripts/envfile.py --file .env
+GPU ?= $(shell test -f .env && $(ENVFILE) get GPU rocm 2>/dev/null || echo rocm)
 COMPOSE ?= docker compose
 COMPOSE_ALL := $(COMPOSE) --profile rocm --profile cuda --profile sim --profile monitoring
 
-PROFILES = --profile $(GPU) $(if $(MONITORING),--profile monitoring)
-up: ## start the appliance (GPU=rocm|cuda|sim, MONITORING=1 for Prometheus+Grafana), wait for health
+# GPU=none: no model server (after `make rollback`).
+PROFILES = $(if $(filter-out none,$(GPU)),--profile $(GPU)) $(if $(MONITORING),--profile monitoring)
+up: ## start the appliance (GPU=rocm|cuda|sim|none, MONITORING=1 for Prometheus, Alertmanager, Grafana), wait for health
 	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
 	$(COMPOSE) $(PROFILES) up -d --build --wait
 
@@ -100,8 +107,24 @@ logs: ## follow every service's logs
 ps:
 	$(COMPOSE_ALL) ps
 
-rollback: ## provider env to cloud (LOCAL_LLM_ENABLED=false); worker and api recreated
-	LOCAL_LLM_ENABLED=false $(COMPOSE) $(PROFILES) up -d --no-deps --force-recreate worker api
+# rollback / roll-forward / stage write the choice into .env (scripts/envfile.py), so it survives
+# `make up`, restarts and reboots; `make up` then recreates the containers whose settings changed.
+rollback: ## local model off, cloud providers / rules answer: LOCAL_LLM_ENABLED=false GPU=none into .env, services recreated
+	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
+	$(ENVFILE) rollback
+	-$(COMPOSE_ALL) stop vllm-rocm vllm-cuda vllm-sim
+	$(MAKE) --no-print-directory up GPU=none
+
+roll-forward: ## the local model back: LOCAL_LLM_ENABLED=true and the GPU profile before the rollback into .env
+	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
+	$(ENVFILE) roll-forward $(if $(filter command line,$(origin GPU)),--gpu $(GPU))
+	$(MAKE) --no-print-directory up GPU=$$($(ENVFILE) get GPU rocm)
+
+stage: ## STAGE=shadow|partial|primary into .env (ROLLOUT_STAGE), services recreated (docs/runbook.md)
+	@test -f .env || { echo "no .env: copy .env.example to .env and fill in the secrets"; exit 1; }
+	@test -n "$(STAGE)" || { echo "usage: make stage STAGE=shadow|partial|primary"; exit 1; }
+	$(ENVFILE) stage $(STAGE)
+	$(MAKE) --no-print-directory up
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

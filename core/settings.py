@@ -43,7 +43,11 @@ def is_placeholder(value: str) -> bool:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=False)
+    # An empty variable means "the default": compose hands .env over whole (env_file), and an
+    # empty line there (`DRY_RUN=`, `QUEUE_MAX_CYCLES=`) must not be read as a value.
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", frozen=False, env_ignore_empty=True
+    )
 
     # Connections (secrets: no defaults).
     database_url: str | None = None
@@ -90,7 +94,9 @@ class Settings(BaseSettings):
     # LISTEN for new rows. Off behind PgBouncer in transaction mode (LISTEN does not pass
     # through it): the dispatcher then sweeps every min(WORKER_INTERVAL_SECONDS, 5) s instead.
     queue_listen: bool = True
-    worker_count: int = Field(default=2, gt=0)
+    # RQ workers per box: one per vLLM sequence (--max-num-seqs 16); model/README.md says why.
+    # images/app.Dockerfile and .env.example carry the same number (tests/unit/test_compose.py).
+    worker_count: int = Field(default=16, gt=0)
     box_id: str = Field(default_factory=socket.gethostname)
 
     # Rollout.

@@ -1,11 +1,13 @@
 # The one app image: api, dispatcher, workers, migrate and the simulator; the role is the command.
 FROM python:3.11.11-slim-bookworm
 
+# WORKER_COUNT: supervisord's numprocs needs it in the environment; the default of
+# core/settings.py and .env.example (tests/unit/test_compose.py keeps them equal).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    WORKER_COUNT=4 \
+    WORKER_COUNT=16 \
     SOUS_SUPERVISOR_DIR=/tmp \
     SOUS_SUPERVISOR_EXTRA=/app/images/extra/*.conf
 

@@ -1,9 +1,16 @@
-"""make soak / soak-short / chaos: the whole stack on this host under Locust, then the SLO gate.
+"""make soak / soak-short / chaos: Locust through the API, then the SLO gate.
 
-Starts throwaway PostgreSQL and Redis, the simulator (or uses --llm-url), and supervisord with
-the same programs as the appliance (dispatcher, workers, API); installs the audit trigger;
-runs Locust headless at the set rate (CSV in the output directory); optionally breaks things
-(--chaos); waits for the queue to drain; and runs the SLO gate, whose exit code it returns.
+Own stack (default): starts throwaway PostgreSQL and Redis, the simulator (or uses --llm-url),
+and supervisord with the same programs as the appliance (dispatcher, workers, API).
+A running box (--host URL, `make soak HOST=http://box:8000`): starts nothing; the credentials
+(SERVICE_API_KEY, SUPABASE_JWT_SECRET) and the gate's DATABASE_URL come from the environment,
+else from --env-file (the box's .env; DATABASE_URL defaults to its postgres service published
+on 127.0.0.1:POSTGRES_PORT). The box must resolve rows: ROLLOUT_STAGE=primary.
+
+Then, either way: installs the audit trigger (loadtest/audit.sql; on a box it is dropped again
+afterwards), runs Locust headless at the set rate (CSV and HTML report in the output
+directory), optionally breaks things (--chaos, own stack only), waits for the queue to drain,
+and runs the SLO gate (JSON, charts), whose exit code it returns.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -50,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=None, help="results directory (default loadtest/results/<stamp>)"
     )
     p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    p.add_argument("--host", help="a running deployment's API (http://box:8000): no stack of its own")
+    p.add_argument("--env-file", type=Path, help="with --host: the box's .env (the environment wins)")
     p.add_argument("--env", action="append", default=[], help="extra KEY=VALUE for every program")
     return p.parse_args(argv)
 
@@ -70,13 +80,117 @@ def drain(database_url: str, since: datetime, timeout: float) -> float:
     return time.monotonic() - t0
 
 
+def read_dotenv(path: Path) -> dict[str, str]:
+    """NAME=value lines as compose reads them: `#` after whitespace starts a comment."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$", line)
+        if m:
+            value = re.split(r"\s+#", m[2], maxsplit=1)[0].strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            out.setdefault(m[1], value)
+    return out
+
+
+def box_credentials(env_file: Path | None) -> dict[str, str]:
+    """What the run needs from a running box: credentials and the database, environment first."""
+    file = read_dotenv(env_file) if env_file and env_file.is_file() else {}
+    env = {k: os.environ.get(k) or file.get(k, "") for k in ("SERVICE_API_KEY", "SUPABASE_JWT_SECRET")}
+    database_url = os.environ.get("DATABASE_URL") or file.get("DATABASE_URL", "")
+    if not database_url and file.get("POSTGRES_PASSWORD"):
+        port = file.get("POSTGRES_PORT") or "5432"
+        database_url = f"postgresql://sous:{file['POSTGRES_PASSWORD']}@127.0.0.1:{port}/sous"
+    env["DATABASE_URL"] = database_url
+    missing = [k for k in ("SERVICE_API_KEY", "DATABASE_URL") if not env[k]]
+    if missing:
+        raise SystemExit(f"soak --host: set {' and '.join(missing)} (environment or --env-file)")
+    return env
+
+
+def run_locust(args: argparse.Namespace, host: str, env: dict[str, str], out: Path) -> int:
+    locust_env = {
+        **os.environ,
+        **env,
+        "SOUS_ROWS_PER_5MIN": str(args.rows_per_5min),
+        "SOUS_BURST_ROWS": str(args.burst_rows),
+        "SOUS_BURST_EVERY_S": str(args.burst_every),
+        "SOUS_MENUS_PER_HOUR": str(args.menus_per_hour),
+    }
+    users = 1 + (args.burst_rows > 0) + (args.menus_per_hour > 0)
+    locust = subprocess.run(
+        [
+            str(BIN / "locust"),
+            *("-f", str(ROOT / "loadtest" / "locustfile.py"), "--headless"),
+            *("--users", str(users), "--spawn-rate", str(users)),
+            *("--run-time", f"{int(args.duration)}s", "--host", host),
+            *("--csv", str(out / "locust"), "--html", str(out / "locust.html")),
+            *("--only-summary", "--stop-timeout", "10"),
+        ],
+        env=locust_env,
+        check=False,
+    )
+    return locust.returncode
+
+
+def gate_and_report(
+    args: argparse.Namespace, database_url: str, since: datetime, out: Path, extra: dict[str, object]
+) -> int:
+    until = datetime.now(UTC)
+    drain_timeout = args.drain_timeout or 2 * args.lease_seconds + 60
+    drained_s = drain(database_url, since, drain_timeout)
+    thresholds = Thresholds(args.min_rows_per_5min, args.max_p95_wait, args.max_failed_rate)
+    if args.chaos:
+        # Under chaos the gate asks for what must never break: no row lost, none resolved
+        # twice, every row terminal. Latency and throughput are reported, not gated.
+        thresholds = Thresholds(0, float("inf"), 1.0)
+    report = run_gate(database_url, since, until, thresholds, out)
+    # Against a box, the own-stack options describe nothing that ran.
+    own_stack_only = {"workers", "profile", "llm_url", "chaos", "chaos_rounds", "keep", "env"}
+    meta = {
+        "args": {k: str(v) for k, v in vars(args).items() if not (args.host and k in own_stack_only)},
+        "drain_seconds": round(drained_s, 1),
+        **extra,
+    }
+    (out / "run.json").write_text(json.dumps(meta, indent=2, default=str))
+    print(render_table(report))
+    print(f"drained in {drained_s:.0f} s; results in {out} (locust.html, slo.json, charts)")
+    return 0 if report.passed else 1
+
+
+def install_audit(database_url: str) -> None:
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(AUDIT_SQL.read_text())  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = (
-        args.out or ROOT / "loadtest" / "results" / (("chaos-" if args.chaos else "soak-") + stamp)
-    ).resolve()
+    kind = "chaos-" if args.chaos else ("soak-box-" if args.host else "soak-")
+    out = (args.out or ROOT / "loadtest" / "results" / (kind + stamp)).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    return run_against_box(args, out) if args.host else run_own_stack(args, out)
+
+
+def run_against_box(args: argparse.Namespace, out: Path) -> int:
+    if args.chaos or args.llm_url:
+        raise SystemExit("soak --host: --chaos and --llm-url need a stack of its own")
+    env = box_credentials(args.env_file)
+    install_audit(env["DATABASE_URL"])
+    print(f"soak against {args.host} (no stack started); audit in {libpq_url(env['DATABASE_URL'])}")
+    since = datetime.now(UTC)
+    try:
+        locust_exit = run_locust(args, args.host.rstrip("/"), env, out)
+        return gate_and_report(
+            args, env["DATABASE_URL"], since, out, {"locust_exit": locust_exit, "host": args.host}
+        )
+    finally:
+        # The trigger costs a write per finished row: a box keeps its table, not the trigger.
+        with psycopg.connect(libpq_url(env["DATABASE_URL"]), autocommit=True) as conn:
+            conn.execute("DROP TRIGGER IF EXISTS soak_record_transition ON ingredient_match_queue")
+
+
+def run_own_stack(args: argparse.Namespace, out: Path) -> int:
     stack = LocalStack(Path(tempfile.mkdtemp(prefix="sous-soak-")), use_env_services=False)
     overrides = {
         "WORKER_COUNT": str(args.workers),
@@ -91,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in overrides.items() if v}
     services = stack.start_services()
     env = stack.stack_env(services, overrides)
-    with psycopg.connect(libpq_url(env["DATABASE_URL"]), autocommit=True) as conn:
-        conn.execute(AUDIT_SQL.read_text())  # type: ignore[arg-type]
+    install_audit(env["DATABASE_URL"])
     stack.start(env)
     print(
         f"stack up: api :{env['API_PORT']}  model {env['LOCAL_LLM_BASE_URL']}  state {stack.state}",
@@ -100,65 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     chaos = Chaos(stack, env, duration_s=args.duration, rounds=args.chaos_rounds) if args.chaos else None
     since = datetime.now(UTC)
-    locust_env = {
-        **os.environ,
-        **env,
-        "SOUS_ROWS_PER_5MIN": str(args.rows_per_5min),
-        "SOUS_BURST_ROWS": str(args.burst_rows),
-        "SOUS_BURST_EVERY_S": str(args.burst_every),
-        "SOUS_MENUS_PER_HOUR": str(args.menus_per_hour),
-    }
-    users = 1 + (args.burst_rows > 0) + (args.menus_per_hour > 0)
     try:
         if chaos:
             chaos.start()
-        locust = subprocess.run(
-            [
-                str(BIN / "locust"),
-                "-f",
-                str(ROOT / "loadtest" / "locustfile.py"),
-                "--headless",
-                "--users",
-                str(users),
-                "--spawn-rate",
-                str(users),
-                "--run-time",
-                f"{int(args.duration)}s",
-                "--host",
-                f"http://127.0.0.1:{env['API_PORT']}",
-                "--csv",
-                str(out / "locust"),
-                "--only-summary",
-                "--stop-timeout",
-                "10",
-            ],
-            env=locust_env,
-            check=False,
-        )
-        until = datetime.now(UTC)
+        locust_exit = run_locust(args, f"http://127.0.0.1:{env['API_PORT']}", env, out)
         if chaos:
             chaos.stop()
-        drain_timeout = args.drain_timeout or 2 * args.lease_seconds + 60
-        drained_s = drain(env["DATABASE_URL"], since, drain_timeout)
-        thresholds = Thresholds(args.min_rows_per_5min, args.max_p95_wait, args.max_failed_rate)
-        if args.chaos:
-            # Under chaos the gate asks for what must never break: no row lost, none resolved
-            # twice, every row terminal. Latency and throughput are reported, not gated.
-            thresholds = Thresholds(0, float("inf"), 1.0)
-        report = run_gate(env["DATABASE_URL"], since, until, thresholds, out)
-        meta = {
-            "args": {k: str(v) for k, v in vars(args).items()},
-            "locust_exit": locust.returncode,
-            "drain_seconds": round(drained_s, 1),
+            print("chaos events: " + ", ".join(f"{e.kind}@{e.at_s:.0f}s" for e in chaos.events))
+        extra = {
+            "locust_exit": locust_exit,
             "chaos_events": [vars(e) for e in chaos.events] if chaos else [],
             "simulated": not args.llm_url,
         }
-        (out / "run.json").write_text(json.dumps(meta, indent=2, default=str))
-        print(render_table(report))
-        if chaos:
-            print("chaos events: " + ", ".join(f"{e.kind}@{e.at_s:.0f}s" for e in chaos.events))
-        print(f"drained in {drained_s:.0f} s; results in {out}")
-        return 0 if report.passed else 1
+        return gate_and_report(args, env["DATABASE_URL"], since, out, extra)
     finally:
         if not args.keep:
             stack.stop()

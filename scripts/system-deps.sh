@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages sous needs (PostgreSQL, Redis, Tesseract, fonts, Chromium for
-# the dashboard test) when missing.
+# the dashboard test, Prometheus and Alertmanager for the alerting tests) when missing.
 # As root it uses apt-get; otherwise it names what to install and fails.
 set -euo pipefail
 
@@ -15,6 +15,10 @@ tesseract --list-langs 2>/dev/null | grep -qx osd || missing+=(tesseract-ocr-osd
 [ -d /usr/share/fonts/truetype/liberation ] || missing+=(fonts-liberation)
 # Headless Chromium drives the dashboard test (tests/e2e/test_dashboard_browser.py).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# The monitoring profile's tools: promtool/amtool check its files, and the alerting test runs
+# Prometheus and Alertmanager themselves (tests/unit/test_monitoring.py, tests/e2e/test_alertmanager_webhook.py).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null 2>&1 || missing+=(chromium) ;;

@@ -18,7 +18,8 @@ SERVICE = {"X-Service-Key": SERVICE_KEY}
 
 @pytest.fixture
 def client(database_url: str, redis_url: str) -> Iterator[TestClient]:
-    app = create_app(api_settings(database_url, redis_url, menu_max_image_bytes=300_000))
+    # Two workers, so the estimate test sees a new round every two jobs.
+    app = create_app(api_settings(database_url, redis_url, menu_max_image_bytes=300_000, worker_count=2))
     with TestClient(app) as c:
         yield c
 

@@ -34,8 +34,9 @@ VLLM_FLAGS = {
     "--max-num-batched-tokens",
     "--enable-prefix-caching",
 }
-# Flags the monitoring profile passes to prometheus (documented command-line flags).
+# Flags the monitoring profile passes to prometheus and alertmanager (documented command-line flags).
 PROMETHEUS_FLAGS = {"--config.file", "--storage.tsdb.path", "--storage.tsdb.retention.time"}
+ALERTMANAGER_FLAGS = {"--config.file", "--storage.path"}
 # Images that run their own entrypoint with no command (configured by env and mounts).
 NO_COMMAND_IMAGES = {"postgres", "grafana/grafana"}
 
@@ -93,6 +94,9 @@ def _check_command(service: str, spec: dict[str, Any]) -> None:
     elif image.split(":")[0] == "prom/prometheus":
         flags = {a.split("=", 1)[0] for a in argv}
         assert flags <= PROMETHEUS_FLAGS, flags - PROMETHEUS_FLAGS
+    elif image.split(":")[0] == "prom/alertmanager":
+        flags = {a.split("=", 1)[0] for a in argv}
+        assert flags <= ALERTMANAGER_FLAGS, flags - ALERTMANAGER_FLAGS
     else:
         pytest.fail(f"{service}: unknown image {image}")
 
