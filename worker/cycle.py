@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db, queue
+from core import db, queue, stage
 from core.queue import ClaimedRow
 from core.settings import Settings
 from model.ingredients import PROMPT_VERSION
@@ -207,6 +207,12 @@ class CycleRunner:
             log.exception("menu_reenqueue_error")
             return None
 
+    def provider_names(self) -> list[str]:
+        """The providers this box asks, in order (a test's stand-in resolver may have none)."""
+        chain = getattr(self.resolver, "chain", None)
+        names = [p.name for p in chain.providers] if chain is not None else []
+        return names + (["rules"] if getattr(self.resolver, "use_rules", False) else [])
+
     def _record(self, report: CycleReport, started_at: datetime) -> None:
         s = self.settings
         details = {
@@ -224,6 +230,8 @@ class CycleRunner:
                 "duration_ms",
             )
         }
+        # The stage this cycle ran under: /readyz, the dashboard and `sous status` read it.
+        details["stage"] = stage.cycle_details(s, self.provider_names())
         with db.transaction(self.engine) as conn:
             report.pending_after = int(
                 db.fetch_value(conn, "dispatch_pending_count", {"source": s.queue_source}) or 0
