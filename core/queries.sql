@@ -516,7 +516,7 @@ SELECT DISTINCT ON (box_id) box_id, finished_at, dry_run, details,
 
 -- name: stage_last_answer
 -- The provider of the newest answer written, live (resolved_at index) or shadow (newest id).
-SELECT provider, kind, at, extract(epoch FROM now() - at)::float8 AS age_s FROM (
+SELECT provider, kind, at, greatest(extract(epoch FROM now() - at), 0)::float8 AS age_s FROM (
   (SELECT provider, 'live' AS kind, resolved_at AS at FROM ingredient_match_queue
     WHERE resolved_at IS NOT NULL ORDER BY resolved_at DESC LIMIT 1)
   UNION ALL
