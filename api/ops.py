@@ -21,7 +21,6 @@ from api.errors import ApiError, error_response, responses
 from api.opsauth import MetricsReader, Ops
 from api.state import MENU_QUEUE, AppState, State
 from core import alerts, db, observability, stage
-from core.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ def readyz(state: State) -> Any:
             live = observability.live_numbers(conn)
             fleet_stage = stage.fleet_stage(conn)
         checks["database"] = "ok"
-    except DatabaseError as exc:
+    except Exception as exc:  # DatabaseError, or the pool's own timeout: either way not ready
         checks["database"] = "not migrated: run `sous migrate`" if db.missing_table(exc) else "down"
         log.warning("readyz_database", extra={"error": str(exc)[:500]})
     try:

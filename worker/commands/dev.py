@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     api = f"http://127.0.0.1:{env['API_PORT']}"
     simulated = env.get("SOUS_SIM_AUTOSTART") == "true"
     print("\nsous is running on this host (make dev-down stops it):")
-    print(f"  API          {api}   (OpenAPI: {api}/docs)")
-    print(f"  dashboard    {api}/dashboard")
+    print(f"  API          {api}   (OpenAPI: {api}/docs, {api}/redoc)")
+    print(f"  dashboard    {api}/dashboard   (sign in with SERVICE_API_KEY from {args.state}/env)")
     print(
         f"  model        {env['LOCAL_LLM_BASE_URL']}"
         + ("   (the simulator: figures are simulated)" if simulated else "")
