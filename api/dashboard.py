@@ -58,7 +58,8 @@ def dashboard(
     return HTMLResponse(login_page(), headers=NO_STORE)
 
 
-@router.post("/dashboard/login", response_class=HTMLResponse, openapi_extra=PUBLIC)
+# The sign-in form's own routes: for a browser, not part of the API's schema.
+@router.post("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
 def login(request: Request, state: State, key: Annotated[str, Form()] = "") -> Any:
     """Form sign-in with SERVICE_API_KEY: sets the session cookie and returns to /dashboard."""
     s = state.settings
@@ -78,7 +79,7 @@ def login(request: Request, state: State, key: Annotated[str, Form()] = "") -> A
     return response
 
 
-@router.post("/dashboard/logout", openapi_extra=PUBLIC)
+@router.post("/dashboard/logout", include_in_schema=False)
 def logout() -> RedirectResponse:
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")

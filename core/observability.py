@@ -48,7 +48,8 @@ class Live:
     oldest_pending_s: float | None
     expired_leases: int
     menu_jobs: dict[str, int]
-    oldest_by_source: dict[str, float | None] = field(default_factory=dict)
+    # "source:review_mode" -> age of the oldest pending row that mode would claim (core/stage.py)
+    oldest_by_scope: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -63,11 +64,11 @@ def live_numbers(conn: sa.Connection) -> Live:
     depth: dict[str, dict[str, int]] = {"pending": {}, "processing": {}}
     for r in db.fetch_all(conn, "obs_live_depth"):
         depth[r["status"]][r["source"]] = int(r["n"])
-    by_source = {
-        r["source"]: None if r["age_s"] is None else round(float(r["age_s"]), 3)
-        for r in db.fetch_all(conn, "obs_oldest_pending_by_source")
+    by_scope = {
+        f"{r['source']}:{r['mode']}": None if r["age_s"] is None else round(float(r["age_s"]), 3)
+        for r in db.fetch_all(conn, "obs_oldest_pending_by_scope")
     }
-    ages = [a for a in by_source.values() if a is not None]
+    ages = [a for k, a in by_scope.items() if k.endswith(":any") and a is not None]
     oldest = max(ages) if ages else None
     menus = {r["status"]: int(r["n"]) for r in db.fetch_all(conn, "menu_count_by_status")}
     for status in ("queued", "processing", "completed", "failed"):
@@ -77,7 +78,7 @@ def live_numbers(conn: sa.Connection) -> Live:
         oldest_pending_s=None if oldest is None else round(float(oldest), 3),
         expired_leases=int(db.fetch_value(conn, "status_expired_leases") or 0),
         menu_jobs=menus,
-        oldest_by_source=by_source,
+        oldest_by_scope=by_scope,
     )
 
 
@@ -306,11 +307,12 @@ def _recent_menu_failures(conn: sa.Connection, limit: int) -> list[dict[str, Any
 
 def in_scope_oldest(live: Live, fleet_stage: Stage | None) -> float | None:
     """The oldest pending row sous is meant to take under the fleet's stage: none in a dry run
-    (rows stay pending on purpose), only QUEUE_SOURCE's rows in stage partial."""
-    sources = fleet_stage.processed_sources() if fleet_stage is not None else None
-    if sources is None:
+    (rows stay pending on purpose), only QUEUE_SOURCE's rows in stage partial, only the rows
+    QUEUE_REVIEW_MODE claims."""
+    scopes = fleet_stage.processed_scopes() if fleet_stage is not None else None
+    if scopes is None:
         return live.oldest_pending_s
-    ages = [a for s, a in live.oldest_by_source.items() if s in sources and a is not None]
+    ages = [a for k, a in live.oldest_by_scope.items() if k in scopes and a is not None]
     return max(ages) if ages else None
 
 

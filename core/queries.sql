@@ -526,12 +526,19 @@ SELECT provider, kind, at, greatest(extract(epoch FROM now() - at), 0)::float8 A
  ORDER BY at DESC
  LIMIT 1;
 
--- name: obs_oldest_pending_by_source
--- Age of the oldest pending row per source (one short walk of the claimable index each).
-SELECT s.source,
-       extract(epoch FROM now() - (SELECT min(q.created_at) FROM ingredient_match_queue q
-                                    WHERE q.status = 'pending' AND q.source = s.source))::float8 AS age_s
-  FROM (VALUES ('scraper'), ('recipe')) AS s(source);
+-- name: obs_oldest_pending_by_scope
+-- Age of the oldest pending row per source and QUEUE_REVIEW_MODE that would claim it (the claim's
+-- own filter), so alerts can look only at rows the fleet is meant to take. One short walk of the
+-- claimable index each.
+SELECT s.source, m.mode,
+       extract(epoch FROM now() - (
+         SELECT min(q.created_at) FROM ingredient_match_queue q
+          WHERE q.status = 'pending' AND q.source = s.source
+            AND (m.mode = 'any'
+                 OR (m.mode = 'ingredient' AND q.needs_ingredient_review)
+                 OR (m.mode = 'unit' AND q.needs_unit_review))))::float8 AS age_s
+  FROM (VALUES ('scraper'), ('recipe')) AS s(source)
+ CROSS JOIN (VALUES ('any'), ('ingredient'), ('unit')) AS m(mode);
 
 -- ===================================================================== operator actions (core/ops_actions.py)
 

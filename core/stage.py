@@ -1,7 +1,7 @@
 """The rollout stage in force, as the running fleet reports it (never the caller's environment).
 
 Every dispatcher cycle writes a queue_runs row whose `details.stage` says under which
-ROLLOUT_STAGE, DRY_RUN, QUEUE_SOURCE and provider order it ran (worker/cycle.py). The newest
+ROLLOUT_STAGE, DRY_RUN, QUEUE_SOURCE, QUEUE_REVIEW_MODE and provider order it ran (worker/cycle.py). The newest
 row of each box within FLEET_WINDOW_SECONDS is that box's stage; with none, the stage is
 unknown (no dispatcher ran lately), and alerts treat every row as in scope.
 `answering` is the provider of the newest answer written (live or shadow).
@@ -26,6 +26,7 @@ class Stage:
     rollout_stage: str | None
     dry_run: bool | None
     queue_source: str | None
+    review_mode: str | None
     providers: list[str]
     boxes: list[dict[str, Any]] = field(default_factory=list)
     answering: dict[str, Any] | None = None
@@ -34,16 +35,19 @@ class Stage:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def processed_sources(self) -> tuple[str, ...] | None:
-        """The sources whose pending rows sous is meant to take now; None when unknown (all).
-        In a dry run none: rows are read for shadow answers and left pending on purpose."""
+    def processed_scopes(self) -> set[str] | None:
+        """The "source:review_mode" scopes whose pending rows sous is meant to take now (keys of
+        Live.oldest_by_scope); None when unknown (every row counts). In a dry run none: rows are
+        read for shadow answers and left pending on purpose."""
         if not self.known:
             return None
-        live = [b for b in self.boxes if not b["dry_run"]]
-        wanted: set[str] = set()
-        for b in live:
-            wanted |= set(SOURCES) if b["queue_source"] in (None, "any") else {b["queue_source"]}
-        return tuple(s for s in SOURCES if s in wanted)
+        scopes: set[str] = set()
+        for b in self.boxes:
+            if b["dry_run"]:
+                continue
+            sources = SOURCES if b["queue_source"] in (None, "any") else (b["queue_source"],)
+            scopes |= {f"{source}:{b['review_mode'] or 'any'}" for source in sources}
+        return scopes
 
 
 def cycle_details(settings: Any, providers: list[str]) -> dict[str, Any]:
@@ -52,6 +56,7 @@ def cycle_details(settings: Any, providers: list[str]) -> dict[str, Any]:
         "rollout_stage": settings.rollout_stage,
         "dry_run": settings.dry_run,
         "queue_source": settings.queue_source,
+        "review_mode": settings.queue_review_mode,
         "providers": providers,
     }
 
@@ -68,6 +73,7 @@ def fleet_stage(conn: sa.Connection, window_seconds: int = FLEET_WINDOW_SECONDS)
                 "rollout_stage": stage.get("rollout_stage"),
                 "dry_run": bool(r["dry_run"]),
                 "queue_source": stage.get("queue_source"),
+                "review_mode": stage.get("review_mode"),
                 "providers": list(stage.get("providers") or []),
             }
         )
@@ -81,15 +87,16 @@ def fleet_stage(conn: sa.Connection, window_seconds: int = FLEET_WINDOW_SECONDS)
             "age_s": round(float(last["age_s"]), 1),
         }
     if not boxes:
-        return Stage(False, None, None, None, [], [], answering)
+        return Stage(False, None, None, None, None, [], [], answering)
     newest = min(boxes, key=lambda b: b["age_s"] if b["age_s"] is not None else float("inf"))
-    keys = ("rollout_stage", "dry_run", "queue_source", "providers")
+    keys = ("rollout_stage", "dry_run", "queue_source", "review_mode", "providers")
     mixed = any(tuple(str(b[k]) for k in keys) != tuple(str(newest[k]) for k in keys) for b in boxes)
     return Stage(
         True,
         newest["rollout_stage"],
         newest["dry_run"],
         newest["queue_source"],
+        newest["review_mode"],
         newest["providers"],
         boxes,
         answering,
@@ -99,4 +106,4 @@ def fleet_stage(conn: sa.Connection, window_seconds: int = FLEET_WINDOW_SECONDS)
 
 def unknown() -> Stage:
     """When Postgres cannot be read."""
-    return Stage(False, None, None, None, [])
+    return Stage(False, None, None, None, None, [])

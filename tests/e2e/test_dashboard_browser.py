@@ -120,6 +120,13 @@ def test_dashboard_renders_in_chromium(
                     assert r.status_code == 200, r.text
                     if i == 0:
                         s.sim_faults(error_rate=0.0)
+            # Under gunicorn as deployed: ops data refuses a caller without the key; /metrics
+            # answers loopback (METRICS_ALLOWED_NETWORKS' default); /docs is served from the box.
+            for route in ("/api/queue/stats", "/api/dashboard/data"):
+                r = httpx.get(base + route, timeout=10)
+                assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED", route
+            assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
+            assert "/static-offline-docs/swagger-ui-bundle.js" in httpx.get(f"{base}/docs", timeout=10).text
             browser = Browser(CHROMIUM, tmp_path / "chromium-profile")
             try:
                 dom, layout, acted = _sign_in_and_look(browser, base, tmp_path / "dashboard.png", long_id)

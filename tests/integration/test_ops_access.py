@@ -182,7 +182,7 @@ def test_operator_actions_change_rows_and_are_audited(client: TestClient, engine
 
 def _cycle(engine: sa.Engine, box: str, stage: str, dry_run: bool, source: str) -> None:
     details = {"stage": {"rollout_stage": stage, "dry_run": dry_run, "queue_source": source,
-                         "providers": ["local", "rules"]}}  # fmt: skip
+                         "review_mode": "ingredient", "providers": ["local", "rules"]}}  # fmt: skip
     with engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -193,14 +193,15 @@ def _cycle(engine: sa.Engine, box: str, stage: str, dry_run: bool, source: str) 
         )
 
 
-def _old_pending(engine: sa.Engine, source: str) -> None:
+def _old_pending(engine: sa.Engine, source: str, needs_ingredient_review: bool = True) -> None:
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO ingredient_match_queue (raw_name, cleaned_name, source, created_at) "
-                "VALUES ('old', 'old', :s, now() - interval '2 hours')"
+                "INSERT INTO ingredient_match_queue (raw_name, cleaned_name, source, created_at, "
+                "needs_ingredient_review, needs_unit_review) "
+                "VALUES ('old', 'old', :s, now() - interval '2 hours', :ing, true)"
             ),
-            {"s": source},
+            {"s": source, "ing": needs_ingredient_review},
         )
 
 
@@ -222,5 +223,11 @@ def test_the_stage_comes_from_the_fleet_and_alerts_know_it(client: TestClient, e
     assert ready["stage"]["rollout_stage"] == "shadow" and ready["stage"]["dry_run"] is True
     _cycle(engine, "box-1", "partial", False, "scraper")
     assert "oldest_pending" not in _alerts(client)  # recipe rows are not partial's to take
+    _old_pending(engine, "scraper", needs_ingredient_review=False)
+    assert "oldest_pending" not in _alerts(client)  # QUEUE_REVIEW_MODE=ingredient never claims it
     _old_pending(engine, "scraper")
     assert "oldest_pending" in _alerts(client)
+    _cycle(engine, "box-2", "shadow", True, "any")  # a second box, still in shadow
+    st = client.get("/api/queue/stats", headers=KEY).json()["stage"]
+    assert st["mixed"] is True and {b["box_id"] for b in st["boxes"]} == {"box-1", "box-2"}
+    assert "oldest_pending" in _alerts(client)  # box-1 is live: its rows count

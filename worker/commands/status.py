@@ -144,7 +144,7 @@ def stage_line(st: dict[str, Any]) -> str:
     parts = [
         str(st["rollout_stage"] or "ROLLOUT_STAGE unset"),
         "DRY RUN (answers to ingredient_match_shadow only)" if st["dry_run"] else "live",
-        f"sources {st['queue_source']}",
+        f"sources {st['queue_source']}, review {st['review_mode'] or '-'}",
         "providers " + " > ".join(st["providers"]),
     ]
     if st["answering"]:
