@@ -1,9 +1,10 @@
 """The rollout stage in force, as the running fleet reports it (never the caller's environment).
 
 Every dispatcher cycle writes a queue_runs row whose `details.stage` says under which
-ROLLOUT_STAGE, DRY_RUN, QUEUE_SOURCE, QUEUE_REVIEW_MODE and provider order it ran (worker/cycle.py). The newest
-row of each box within FLEET_WINDOW_SECONDS is that box's stage; with none, the stage is
-unknown (no dispatcher ran lately), and alerts treat every row as in scope.
+ROLLOUT_STAGE, DRY_RUN, QUEUE_SOURCE, QUEUE_REVIEW_MODE and provider order it ran
+(worker/cycle.py). The newest row of each box within FLEET_WINDOW_SECONDS is that box's stage;
+with none, the stage is unknown (no dispatcher ran lately), and alerts treat every row as in
+scope.
 `answering` is the provider of the newest answer written (live or shadow).
 """
 
