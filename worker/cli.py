@@ -39,7 +39,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "run one RQ worker",
         "DATABASE_URL, REDIS_URL, BOX_ID, QUEUE_*, LLM_PROVIDERS and the model settings",
     ),
-    "sim": ("worker.commands.sim", "serve the OpenAI-compatible vLLM simulator", "none (flags only)"),
+    "sim": (
+        "worker.commands.sim",
+        "serve the OpenAI-compatible vLLM simulator",
+        "none (flags only, --log-level for the level)",
+    ),
     "drain": (
         "worker.commands.drain",
         "drain the queue in-process (the nightly fallback)",
@@ -74,7 +78,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dev": (
         "worker.commands.dev",
         "run throwaway Postgres/Redis for local development",
-        "none (writes its own environment under --state)",
+        "DATABASE_URL and REDIS_URL when they answer (else throwaway servers), SERVICE_API_KEY and "
+        "SUPABASE_JWT_SECRET (else generated under --state), API_PORT, WORKER_COUNT, QUEUE_SOURCE, "
+        "QUEUE_REVIEW_MODE, LOCAL_LLM_BASE_URL, SOUS_SIM_PROFILE; the rest passes to the stack",
     ),
 }
 # Commands whose output is JSON already: `--json` is accepted for uniformity.
@@ -112,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(
             name,
             help=help_text,
-            description=f"{doc}\n\nSettings read (environment): {reads}; LOG_LEVEL.",
+            description=f"{doc}\n\nSettings read (environment): {reads}"
+            + ("." if reads.startswith("none") else "; LOG_LEVEL."),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         if mod is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["up", "down", "services"], default="up")
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
     parser.add_argument("--state", type=Path, default=Path(".dev"), help="where state and logs live")
+    parser.add_argument("--json", action="store_true", help="`services`: print the settings as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     services = stack.start_services()
     if args.action == "services":
+        if args.json:
+            print(json.dumps(services))
+            return 0
         for key, value in services.items():
             print(f"{key}={value}")
         return 0
