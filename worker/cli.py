@@ -11,6 +11,7 @@ import importlib
 import sys
 from importlib import metadata
 from types import ModuleType
+from typing import NoReturn
 
 from core.db import missing_table
 from core.errors import ConfigError, DatabaseError, SousError
@@ -104,14 +105,20 @@ def _version() -> str:
         return "sous (not installed)"
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line (with where to look), not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="sous", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(prog="sous", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     argv = sys.argv[1:] if argv is None else argv
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    parsers: dict[str, argparse.ArgumentParser] = {}
     for name, (_, help_text, reads) in COMMANDS.items():
         mod = _load(name) if name == chosen else None
         doc = (mod.__doc__ or help_text).strip() if mod is not None else help_text
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             + ("." if reads.startswith("none") else "; LOG_LEVEL."),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        parsers[name] = p
         if mod is not None:
             mod.add_arguments(p)
             if name in JSON_ALREADY:
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sous {args.command}: not built yet in this version", file=sys.stderr)
         return 2
     if extra and not getattr(mod, "ACCEPTS_EXTRA", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
         return int(mod.run(args) or 0)

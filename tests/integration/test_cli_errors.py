@@ -110,5 +110,6 @@ def test_version_help_and_json_flags(capsys: pytest.CaptureFixture[str]) -> None
         assert "Settings read (environment):" in text and " ".join(reads.split()) in text, name
         if name in ("enqueue", "status", "drain", "requeue-expired", "shadow-report", "token", "demo"):
             assert "--json" in text, name
-    bad = sous("status", "--no-such-flag")
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    bad = one_line_failure(sous("status", "--no-such-flag"), code=2)
+    assert bad == "sous status: unrecognized arguments: --no-such-flag (see sous status --help)"
+    assert "invalid UUID" in one_line_failure(sous("token", "--user", "nope"), code=2)
