@@ -155,8 +155,10 @@ def _snapshot(state: AppState) -> observability.Snapshot | None:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-    openapi_extra=PUBLIC,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **responses(401),
+    },
 )
 def metrics(state: State, _reader: MetricsReader) -> Response:
     """Prometheus text format. The service key, or a client in METRICS_ALLOWED_NETWORKS."""
