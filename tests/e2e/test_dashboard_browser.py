@@ -3,7 +3,8 @@ the simulator, driven over the DevTools protocol (tests/e2e/cdp.py): the operato
 through the form with the service key, the page renders numbers from the database, draws its
 charts, shows the stage banner the fleet reports, wraps a 5,000-character name inside its table
 (no horizontal overflow), lists rejected rows apart from failures, retries a failed row from its
-button (audited, as the session), and logs nothing to the console. The screenshot is kept in
+button (audited, as the session), and logs nothing to the console; /docs and /redoc render
+from the box's own assets. The screenshot is kept in
 the test's tmp dir (with SOUS_UPDATE_DOCS=1 also as docs/dashboard.png)."""
 
 from __future__ import annotations
@@ -131,12 +132,20 @@ def test_dashboard_renders_in_chromium(
             try:
                 dom, layout, acted = _sign_in_and_look(browser, base, tmp_path / "dashboard.png", long_id)
                 console = browser.console()
+                # The API docs render from the box's own copies of Swagger UI and ReDoc (this
+                # machine has no route to a CDN, so a CDN-loaded page would stay blank).
+                browser.navigate(f"{base}/docs")
+                title = browser.wait_for("document.querySelector('.swagger-ui .info .title')?.textContent")
+                operations = browser.wait_for("document.querySelectorAll('.opblock').length")
+                browser.navigate(f"{base}/redoc")
+                redoc = browser.wait_for("document.querySelector('.api-content h1')?.textContent")
             finally:
                 browser.close()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
     assert not console, "\n".join(console)
+    assert str(title).startswith("sous") and int(operations) >= 14 and str(redoc).startswith("sous")
     assert _text(dom, "error") == ""  # no failed refresh
     assert re.search(r'id="updated">updated \d\d:\d\d:\d\d', dom), dom[:500]
     assert _text(dom, "c-pending") == "42"
