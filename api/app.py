@@ -11,6 +11,7 @@ from typing import Any
 import redis
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from api import dashboard, errors, extraction, ingredients, ops
 from api.events import EventHub
@@ -60,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.hub.close()
             state.close()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc load their scripts from fastapi-offline's bundled copies
+    # under /static-offline-docs, never from a CDN: the box may have no internet.
+    app = FastAPIOffline(
         title="sous",
         version="1.0",
         summary="Menu extraction and ingredient matching on a local LLM appliance.",

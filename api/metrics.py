@@ -19,7 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from core import alerts, db, observability
+from core import alerts, db, observability, stage
 from core.observability import WAIT_BUCKETS, Live, Snapshot
 
 STATUSES = ("pending", "processing")
@@ -175,14 +175,17 @@ def scrape(
     engine: Any, store: observability.SnapshotStore, client: Any, thresholds: alerts.Thresholds
 ) -> QueueCollector:
     """Reads what one scrape needs; a Postgres or Redis outage drops its families, not the page."""
+    fleet_stage = None
     try:
         with db.transaction(engine) as conn:
             live: Live | None = observability.live_numbers(conn)
+            fleet_stage = stage.fleet_stage(conn)
         snapshot = store.get()
     except Exception:
         live, snapshot = None, None
     fleet = observability.fleet(client)
-    fired = observability.current_alerts(live, snapshot, fleet["live_workers"], thresholds) if live else []
+    workers = fleet["live_workers"]
+    fired = observability.current_alerts(live, snapshot, workers, thresholds, fleet_stage) if live else []
     return QueueCollector(live, snapshot, fleet, fired)
 
 

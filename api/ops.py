@@ -1,9 +1,12 @@
-"""Operational routes: health, readiness, metrics, queue stats. Open (no credentials), like the
-dashboard: they are read-only numbers about the queue, never rows' contents beyond failure
-reasons. Put them behind the reverse proxy's allow-list if the box is exposed."""
+"""Operational routes: health, readiness, metrics, queue stats.
+
+/healthz and /readyz are open (a load balancer asks them; /readyz names failed checks, never a
+driver's error text). /metrics answers the service key or a client in METRICS_ALLOWED_NETWORKS;
+/api/queue/stats needs the service key or a dashboard session (api/opsauth.py)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Annotated, Any
@@ -15,8 +18,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics as api_metrics
 from api.errors import ApiError, error_response, responses
+from api.opsauth import MetricsReader, Ops
 from api.state import AppState, State
-from core import alerts, db, jobs, observability
+from core import alerts, db, jobs, observability, stage
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ops"])
 
@@ -34,6 +40,7 @@ class Readiness(BaseModel):
     status: str  # ok, or alerting: ready, with alert conditions holding
     checks: dict[str, str]
     model: dict[str, str]
+    stage: dict[str, Any]  # the rollout stage the fleet reports (core/stage.py)
     alerts: list[dict[str, Any]]
 
 
@@ -50,6 +57,7 @@ class QueueStats(BaseModel):
     failure_rate: float | None
     runs: dict[str, Any]  # the dispatcher's cycles (queue_runs) in the window
     live_workers: int | None
+    stage: dict[str, Any]
     alerts: list[dict[str, Any]]
     snapshot_age_s: float | None
 
@@ -90,36 +98,50 @@ def model_checks(state: AppState) -> tuple[str, dict[str, str]]:
         return "ok", {"rules": "ok (no LLM provider configured)"}
     if any(v == "ok" for v in detail.values()):
         return "ok", detail
-    return "error: no model provider reachable", detail
+    return "down", detail
 
 
 @router.get("/readyz", response_model=Readiness, responses=responses(503), openapi_extra=PUBLIC)
 def readyz(state: State) -> Any:
     """Postgres, Redis and a model provider answer. Alert conditions are reported but do not
-    make the process unready: a long queue is no reason to stop taking rows."""
+    make the process unready: a long queue is no reason to stop taking rows. A failed check
+    reads "down" (or "not migrated"); the driver's error goes to the log, not to the caller."""
     checks: dict[str, str] = {}
     live = None
+    fleet_stage = stage.unknown()
     try:
         with db.transaction(state.engine) as conn:
             live = observability.live_numbers(conn)
+            fleet_stage = stage.fleet_stage(conn)
         checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {str(exc)[:200]}"
+    except Exception as exc:  # DatabaseError, or the pool's own timeout: either way not ready
+        checks["database"] = "not migrated: run `sous migrate`" if db.missing_table(exc) else "down"
+        log.warning("readyz_database", extra={"error": str(exc)[:500]})
     try:
         state.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:
-        checks["redis"] = f"error: {str(exc)[:200]}"
+        checks["redis"] = "down"
+        log.warning("readyz_redis", extra={"error": str(exc)[:500]})
     checks["model"], model = model_checks(state)
     fired: list[dict[str, Any]] = []
     if live is not None:
         workers = observability.fleet(state.redis)["live_workers"] if checks["redis"] == "ok" else None
         snap = _snapshot(state)
-        fired = [a.as_dict() for a in observability.current_alerts(live, snap, workers, thresholds(state))]
+        fired = [
+            a.as_dict()
+            for a in observability.current_alerts(live, snap, workers, thresholds(state), fleet_stage)
+        ]
+    # Open route: the stage, not the boxes' names.
+    shown: dict[str, Any] = {k: v for k, v in fleet_stage.as_dict().items() if k != "boxes"}
+    shown["boxes"] = len(fleet_stage.boxes)
+    shown["first_reachable"] = next((n for n, v in model.items() if v == "ok"), None)
     if all(v == "ok" for v in checks.values()):
-        return Readiness(status="alerting" if fired else "ok", checks=checks, model=model, alerts=fired)
-    problems = "; ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
-    return error_response(503, "NOT_READY", problems, checks=checks, model=model)
+        return Readiness(
+            status="alerting" if fired else "ok", checks=checks, model=model, stage=shown, alerts=fired
+        )
+    problems = "; ".join(f"{k} {v}" for k, v in checks.items() if v != "ok")
+    return error_response(503, "NOT_READY", f"not ready: {problems}", checks=checks, model=model, stage=shown)
 
 
 def _snapshot(state: AppState) -> observability.Snapshot | None:
@@ -132,10 +154,13 @@ def _snapshot(state: AppState) -> observability.Snapshot | None:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-    openapi_extra=PUBLIC,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **responses(401),
+    },
 )
-def metrics(state: State) -> Response:
+def metrics(state: State, _reader: MetricsReader) -> Response:
+    """Prometheus text format. The service key, or a client in METRICS_ALLOWED_NETWORKS."""
     collector = api_metrics.scrape(state.engine, snapshots(state), state.redis, thresholds(state))
     body = api_metrics.render(collector, state.settings.obs_metrics_dirs)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -145,17 +170,18 @@ Window = Annotated[str, Query(description="5m, 1h or 24h")]
 
 
 @router.get(
-    "/api/queue/stats", response_model=QueueStats, responses=responses(400, 503), tags=["ingredients"]
+    "/api/queue/stats", response_model=QueueStats, responses=responses(400, 401, 503), tags=["ingredients"]
 )
-def queue_stats(state: State, window: Window = "1h") -> QueueStats:
-    """Depth, the window's throughput, waits and outcomes, the dispatcher's cycles, live workers
-    and the alerts firing. Open, like /metrics."""
+def queue_stats(state: State, _caller: Ops, window: Window = "1h") -> QueueStats:
+    """Depth, the window's throughput, waits and outcomes, the dispatcher's cycles, live workers,
+    the stage in force and the alerts firing. The service key or a dashboard session."""
     seconds = observability.WINDOWS.get(window)
     if seconds is None:
         raise ApiError(400, "INVALID_INPUT", f"window must be one of {', '.join(observability.WINDOWS)}")
     with db.transaction(state.engine) as conn:
         live = observability.live_numbers(conn)
         runs = observability.run_window(conn, seconds)
+        fleet_stage = stage.fleet_stage(conn)
     snap = _snapshot(state)
     fleet = observability.fleet(state.redis)
     counts = {s: sum(by_source.values()) for s, by_source in live.depth.items()}
@@ -181,9 +207,12 @@ def queue_stats(state: State, window: Window = "1h") -> QueueStats:
         failure_rate=None if rows is None else alerts.failure_rate(rows["resolved"], rows["failed"]),
         runs=runs,
         live_workers=fleet["live_workers"],
+        stage=fleet_stage.as_dict(),
         alerts=[
             a.as_dict()
-            for a in observability.current_alerts(live, snap, fleet["live_workers"], thresholds(state))
+            for a in observability.current_alerts(
+                live, snap, fleet["live_workers"], thresholds(state), fleet_stage
+            )
         ],
         snapshot_age_s=None if snap is None else round(snap.age(), 3),
     )

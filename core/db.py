@@ -80,3 +80,9 @@ def fetch_value(
     conn: sa.Connection, name: str, params: Mapping[str, Any] | None = None, *, package: str = "core"
 ) -> Any:
     return execute(conn, name, params, package=package).scalar()
+
+
+def missing_table(exc: BaseException) -> bool:
+    """The error says a table is missing (SQLSTATE 42P01): the database is not migrated."""
+    orig = getattr(exc.__cause__, "orig", None)
+    return getattr(orig, "sqlstate", None) == "42P01"

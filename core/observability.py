@@ -29,6 +29,7 @@ from rq.registry import StartedJobRegistry
 
 from core import alerts, db, jobs
 from core.settings import Settings
+from core.stage import Stage, fleet_stage
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class Live:
     oldest_pending_s: float | None
     expired_leases: int
     menu_jobs: dict[str, int]
+    # "source:review_mode" -> age of the oldest pending row that mode would claim (core/stage.py)
+    oldest_by_scope: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -61,7 +64,12 @@ def live_numbers(conn: sa.Connection) -> Live:
     depth: dict[str, dict[str, int]] = {"pending": {}, "processing": {}}
     for r in db.fetch_all(conn, "obs_live_depth"):
         depth[r["status"]][r["source"]] = int(r["n"])
-    oldest = db.fetch_value(conn, "status_oldest_pending")
+    by_scope = {
+        f"{r['source']}:{r['mode']}": None if r["age_s"] is None else round(float(r["age_s"]), 3)
+        for r in db.fetch_all(conn, "obs_oldest_pending_by_scope")
+    }
+    ages = [a for k, a in by_scope.items() if k.endswith(":any") and a is not None]
+    oldest = max(ages) if ages else None
     menus = {r["status"]: int(r["n"]) for r in db.fetch_all(conn, "menu_count_by_status")}
     for status in ("queued", "processing", "completed", "failed"):
         menus.setdefault(status, 0)
@@ -70,6 +78,7 @@ def live_numbers(conn: sa.Connection) -> Live:
         oldest_pending_s=None if oldest is None else round(float(oldest), 3),
         expired_leases=int(db.fetch_value(conn, "status_expired_leases") or 0),
         menu_jobs=menus,
+        oldest_by_scope=by_scope,
     )
 
 
@@ -260,7 +269,16 @@ def series(conn: sa.Connection, seconds: int = 3600) -> list[dict[str, Any]]:
 
 
 def recent_failures(conn: sa.Connection, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
-    rows = [
+    """Failed rows and rejected rows apart: a rejection is known-bad input, not a failure."""
+    return {
+        "ingredients": _recent_rows(conn, "failed", limit),
+        "rejected": _recent_rows(conn, "rejected", limit),
+        "menus": _recent_menu_failures(conn, limit),
+    }
+
+
+def _recent_rows(conn: sa.Connection, status: str, limit: int) -> list[dict[str, Any]]:
+    return [
         {
             "id": int(r["id"]),
             "status": r["status"],
@@ -271,9 +289,12 @@ def recent_failures(conn: sa.Connection, limit: int = 10) -> dict[str, list[dict
             "provider": r["provider"],
             "at": r["updated_at"].isoformat(),
         }
-        for r in db.fetch_all(conn, "obs_recent_failures", {"limit": limit})
+        for r in db.fetch_all(conn, "obs_recent_failures", {"limit": limit, "status": status})
     ]
-    menus = [
+
+
+def _recent_menu_failures(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
+    return [
         {
             "id": str(r["id"]),
             "reason": r["error_message"],
@@ -282,17 +303,31 @@ def recent_failures(conn: sa.Connection, limit: int = 10) -> dict[str, list[dict
         }
         for r in db.fetch_all(conn, "obs_recent_menu_failures", {"limit": limit})
     ]
-    return {"ingredients": rows, "menus": menus}
+
+
+def in_scope_oldest(live: Live, fleet_stage: Stage | None) -> float | None:
+    """The oldest pending row sous is meant to take under the fleet's stage: none in a dry run
+    (rows stay pending on purpose), only QUEUE_SOURCE's rows in stage partial, only the rows
+    QUEUE_REVIEW_MODE claims."""
+    scopes = fleet_stage.processed_scopes() if fleet_stage is not None else None
+    if scopes is None:
+        return live.oldest_pending_s
+    ages = [a for k, a in live.oldest_by_scope.items() if k in scopes and a is not None]
+    return max(ages) if ages else None
 
 
 def current_alerts(
-    live: Live, snapshot: Snapshot | None, live_workers: int | None, t: alerts.Thresholds
+    live: Live,
+    snapshot: Snapshot | None,
+    live_workers: int | None,
+    t: alerts.Thresholds,
+    fleet_stage: Stage | None = None,
 ) -> list[alerts.Alert]:
     hour = snapshot.windows.get("1h") if snapshot else None
     return alerts.evaluate(
         t,
         pending=live.pending,
-        oldest_pending_s=live.oldest_pending_s,
+        oldest_pending_s=in_scope_oldest(live, fleet_stage),
         expired_leases=live.expired_leases,
         resolved_1h=hour["resolved"] if hour else None,
         failed_1h=hour["failed"] if hour else None,
@@ -307,9 +342,8 @@ def status_alerts(
     live = live_numbers(conn)
     snap = compute_snapshot(conn)
     workers = fleet(client)["live_workers"] if client is not None else None
-    return [
-        a.as_dict() for a in current_alerts(live, snap, workers, alerts.Thresholds.from_settings(settings))
-    ]
+    t = alerts.Thresholds.from_settings(settings)
+    return [a.as_dict() for a in current_alerts(live, snap, workers, t, fleet_stage(conn))]
 
 
 def _num(value: Any) -> float | None:

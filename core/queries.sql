@@ -173,10 +173,6 @@ SELECT r.queue_id, r.attempt, r.status, r.canonical_name, r.resolved_unit, r.res
        queue_id bigint, attempt integer, status text, canonical_name text, resolved_unit text,
        resolved_quantity numeric, confidence real, provider text, reason text, latency_ms integer);
 
--- name: status_oldest_pending
--- Age in seconds of the oldest pending row (NULL when none).
-SELECT extract(epoch FROM now() - min(created_at)) FROM ingredient_match_queue WHERE status = 'pending';
-
 -- name: status_expired_leases
 -- Processing rows whose lease has run out (their worker is gone).
 SELECT count(*) FROM ingredient_match_queue
@@ -481,10 +477,11 @@ SELECT date_trunc('minute', resolved_at) AS minute, count(*) AS resolved
  ORDER BY 1;
 
 -- name: obs_recent_failures
--- Newest first by id (a backward walk of the primary key that stops at the limit).
+-- Newest first by id (a backward walk of the primary key that stops at the limit), of one
+-- terminal status: 'failed' (sous could not answer) or 'rejected' (the input is not food).
 SELECT id, status, source, cleaned_name, last_error, attempt_count, provider, updated_at
   FROM ingredient_match_queue
- WHERE status IN ('failed', 'rejected')
+ WHERE status = CAST(:status AS text)
  ORDER BY id DESC
  LIMIT CAST(:limit AS integer);
 
@@ -500,3 +497,88 @@ SELECT id, error_message, retry_count, completed_at
 -- The dispatcher's start-up self-check: does a NOTIFY from another connection reach its LISTEN?
 -- (It does not through PgBouncer in transaction mode.) Other boxes wake for one extra cycle.
 SELECT pg_notify('ingredient_match_queue', CAST(:payload AS text));
+
+-- ===================================================================== rollout stage (core/stage.py)
+
+-- name: stage_fleet_latest
+-- Each box's newest dispatcher cycle in the window: the stage it ran under (details.stage).
+SELECT DISTINCT ON (box_id) box_id, finished_at, dry_run, details,
+       extract(epoch FROM now() - coalesce(finished_at, started_at))::float8 AS age_s
+  FROM queue_runs
+ WHERE started_at >= now() - make_interval(secs => CAST(:seconds AS integer))
+ ORDER BY box_id, started_at DESC;
+
+-- name: stage_last_answer
+-- The provider of the newest answer written, live (resolved_at index) or shadow (newest id).
+SELECT provider, kind, at, greatest(extract(epoch FROM now() - at), 0)::float8 AS age_s FROM (
+  (SELECT provider, 'live' AS kind, resolved_at AS at FROM ingredient_match_queue
+    WHERE resolved_at IS NOT NULL ORDER BY resolved_at DESC LIMIT 1)
+  UNION ALL
+  (SELECT provider, 'shadow' AS kind, created_at AS at FROM ingredient_match_shadow
+    ORDER BY id DESC LIMIT 1)
+) a
+ ORDER BY at DESC
+ LIMIT 1;
+
+-- name: obs_oldest_pending_by_scope
+-- Age of the oldest pending row per source and QUEUE_REVIEW_MODE that would claim it (the claim's
+-- own filter), so alerts can look only at rows the fleet is meant to take. One short walk of the
+-- claimable index each.
+SELECT s.source, m.mode,
+       extract(epoch FROM now() - (
+         SELECT min(q.created_at) FROM ingredient_match_queue q
+          WHERE q.status = 'pending' AND q.source = s.source
+            AND (m.mode = 'any'
+                 OR (m.mode = 'ingredient' AND q.needs_ingredient_review)
+                 OR (m.mode = 'unit' AND q.needs_unit_review))))::float8 AS age_s
+  FROM (VALUES ('scraper'), ('recipe')) AS s(source)
+ CROSS JOIN (VALUES ('any'), ('ingredient'), ('unit')) AS m(mode);
+
+-- ===================================================================== operator actions (core/ops_actions.py)
+
+-- name: ops_retry_failed
+-- Failed rows back to pending with fresh attempts (the operator fixed the cause).
+UPDATE ingredient_match_queue
+   SET status = 'pending', attempt_count = 0, processing_lease_expires_at = NULL,
+       last_error = 'retried by operator; was: ' || coalesce(last_error, '')
+ WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'failed'
+RETURNING id;
+
+-- name: ops_requeue_processing
+-- A stuck processing row back to pending now. Its attempt_count stays, so the next claim
+-- raises it and a late write by the old worker is fenced off.
+UPDATE ingredient_match_queue
+   SET status = 'pending', processing_lease_expires_at = NULL,
+       last_error = 'lease requeued by operator'
+ WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'processing'
+RETURNING id;
+
+-- name: ops_discard
+-- Rows an operator judges not worth processing become rejected (known-bad input, not a failure).
+UPDATE ingredient_match_queue
+   SET status = 'rejected', processing_lease_expires_at = NULL,
+       last_error = 'discarded by operator: ' || CAST(:reason AS text)
+ WHERE id = ANY(CAST(:ids AS bigint[])) AND status IN ('pending', 'processing', 'failed')
+RETURNING id;
+
+-- name: ops_audit_insert
+-- One operator action: who, what, on which rows, which of them changed.
+INSERT INTO ops_audit_log (actor, action, row_ids, changed_ids, details)
+VALUES (:actor, :action, CAST(:row_ids AS bigint[]), CAST(:changed_ids AS bigint[]),
+        CAST(:details AS jsonb))
+RETURNING id, at;
+
+-- name: ops_audit_recent
+-- The newest operator actions, newest first.
+SELECT id, at, actor, action, row_ids, changed_ids, details
+  FROM ops_audit_log
+ ORDER BY id DESC
+ LIMIT CAST(:limit AS integer);
+
+-- name: obs_stuck_rows
+-- Processing rows whose lease has run out, oldest lease first (the dashboard's requeue list).
+SELECT id, source, cleaned_name, attempt_count, resolver, processing_lease_expires_at
+  FROM ingredient_match_queue
+ WHERE status = 'processing' AND processing_lease_expires_at < now()
+ ORDER BY processing_lease_expires_at
+ LIMIT CAST(:limit AS integer);

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     menu_max_image_pixels: int = Field(default=40_000_000, gt=0)
     # Seconds between SSE keep-alive comments on /api/extraction/events.
     api_sse_ping_seconds: float = Field(default=15.0, gt=0)
+    # Comma-separated networks (CIDR) whose clients may read /metrics without the service key
+    # (Prometheus on the box). Everything else, and every other ops route, needs SERVICE_API_KEY.
+    metrics_allowed_networks: str = "127.0.0.0/8,::1/128"
+    # Seconds a dashboard sign-in (the HttpOnly session cookie) stays valid.
+    dashboard_session_seconds: int = Field(default=43200, gt=0)
 
     # Observability (core/observability.py, core/alerts.py; docs/observability.md).
     # Seconds the shared snapshot of the costly numbers (totals, windows, wait histogram) lives.
@@ -151,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def fetch_allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         parts = (p.strip() for p in self.menu_fetch_allowed_networks.split(","))
+        return [ipaddress.ip_network(p, strict=False) for p in parts if p]
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        parts = (p.strip() for p in self.metrics_allowed_networks.split(","))
         return [ipaddress.ip_network(p, strict=False) for p in parts if p]
 
     @property
@@ -201,6 +211,10 @@ class Settings(BaseSettings):
             self.fetch_allowed_networks  # noqa: B018 - parsed here so start-up names a bad one
         except ValueError as exc:
             out.append(f"MENU_FETCH_ALLOWED_NETWORKS: {exc}")
+        try:
+            self.metrics_networks  # noqa: B018 - parsed here so start-up names a bad one
+        except ValueError as exc:
+            out.append(f"METRICS_ALLOWED_NETWORKS: {exc}")
         unknown = set(self.provider_order) - {"local", "openai", "gemini", "rules"}
         if unknown:
             out.append(f"LLM_PROVIDERS: unknown provider(s) {sorted(unknown)}")

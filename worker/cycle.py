@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import db, jobs, queue, runs, shadow_store
+from core import db, jobs, queue, runs, shadow_store, stage
 from core.queue import ClaimedRow
 from core.settings import Settings
 from core.stats import percentile
@@ -198,6 +198,12 @@ class CycleRunner:
             log.exception("menu_reenqueue_error")
             return None
 
+    def provider_names(self) -> list[str]:
+        """The providers this box asks, in order (a test's stand-in resolver may have none)."""
+        chain = getattr(self.resolver, "chain", None)
+        names = [p.name for p in chain.providers] if chain is not None else []
+        return names + (["rules"] if getattr(self.resolver, "use_rules", False) else [])
+
     def _record(self, report: CycleReport, started_at: datetime) -> None:
         s = self.settings
         details = {
@@ -215,6 +221,8 @@ class CycleRunner:
                 "duration_ms",
             )
         }
+        # The stage this cycle ran under: /readyz, the dashboard and `sous status` read it.
+        details["stage"] = stage.cycle_details(s, self.provider_names())
         with db.transaction(self.engine) as conn:
             report.pending_after = queue.pending_count(conn, s.queue_source)
             runs.record(

@@ -1,16 +1,21 @@
 """/dashboard in real headless Chromium against the real API (`sous api`), a real RQ worker and
-the simulator: the page renders numbers from the database, draws its charts, logs nothing to
-the console, and its screenshot is kept in the test's tmp dir (with SOUS_UPDATE_DOCS=1 also as
-docs/dashboard.png)."""
+the simulator, driven over the DevTools protocol (tests/e2e/cdp.py): the operator signs in
+through the form with the service key, the page renders numbers from the database, draws its
+charts, shows the stage banner the fleet reports, wraps a 5,000-character name inside its table
+(no horizontal overflow), lists rejected rows apart from failures, retries a failed row from its
+button (audited, as the session), and logs nothing to the console; /docs and /redoc render
+from the box's own assets. The screenshot is kept in
+the test's tmp dir (with SOUS_UPDATE_DOCS=1 also as docs/dashboard.png)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -19,33 +24,27 @@ from rq import Worker
 
 from loadtest.procs import wait_until
 from tests.api_support import JWT_SECRET, ROOT, SERVICE_KEY
+from tests.e2e.cdp import Browser
 from tests.pipeline_support import stack
 from worker.devservices import free_port
 
 CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-logging=stderr",
-    "--v=0",
-    "--hide-scrollbars",
-    "--window-size=1400,960",
-    # Chromium waits (in virtual time) for the page's fetches and first refresh before dumping.
-    "--virtual-time-budget=8000",
-]
+LONG_NAME = "junkname" * 625  # 5,000 characters without a space: the worst case for wrapping
+STAGE = {
+    "stage": {
+        "rollout_stage": "shadow",
+        "dry_run": True,
+        "queue_source": "any",
+        "providers": ["local", "rules"],
+    }
+}
 
 SEED_SQL = """
 INSERT INTO queue_runs (started_at, finished_at, box_id, trigger, claimed, chunks, pending_after,
-                        lag_p50_ms, lag_p95_ms)
+                        lag_p50_ms, lag_p95_ms, dry_run, details)
 SELECT now() - make_interval(secs => g * 20), now() - make_interval(secs => g * 20), 'box-1', 'notify',
        (25 + 20 * sin(g / 9.0))::int, 2, (120 + 100 * cos(g / 14.0))::int,
-       300 + 200 * sin(g / 7.0), 900 + 600 * abs(sin(g / 11.0))
+       300 + 200 * sin(g / 7.0), 900 + 600 * abs(sin(g / 11.0)), true, CAST(:stage AS jsonb)
   FROM generate_series(1, 178) g;
 INSERT INTO ingredient_match_queue (raw_name, cleaned_name, source, status, provider, created_at,
                                     processing_started_at, resolved_at, canonical_name)
@@ -57,7 +56,8 @@ INSERT INTO ingredient_match_queue (raw_name, cleaned_name, status, provider, la
                                     processing_started_at)
 VALUES ('paper towels', 'paper towels', 'rejected', 'rules', 'not a food: household product', 1, now()),
        ('smoked paprika', 'smoked paprika', 'failed', 'none',
-        'resolver error: model timed out after 20 s', 3, now());
+        'resolver error: model timed out after 20 s', 3, now()),
+       (:long_name, :long_name, 'failed', 'none', 'resolver error: ' || :long_name, 3, now());
 INSERT INTO ingredient_match_queue (raw_name, cleaned_name, source)
 SELECT 'waiting ' || g, 'waiting ' || g, 'recipe' FROM generate_series(1, 42) g;
 INSERT INTO menu_extraction_jobs (user_id, image_hash, status, error_message, completed_at)
@@ -65,6 +65,18 @@ VALUES (gen_random_uuid(), 'a', 'completed', NULL, now()),
        (gen_random_uuid(), 'b', 'failed', 'OCR found no text in the image', now()),
        (gen_random_uuid(), 'c', 'queued', NULL, NULL);
 """
+
+LAYOUT_JS = """JSON.stringify({
+  viewport: window.innerWidth,
+  docOverflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  tables: [...document.querySelectorAll("table")].map(t => ({
+    id: t.id, right: t.getBoundingClientRect().right, over: t.scrollWidth - t.parentElement.clientWidth})),
+  long: [...document.querySelectorAll("#failures td")].filter(td => td.textContent.length >= 5000).map(td => {
+    const r = td.getBoundingClientRect(), inner = td.firstElementChild || td;
+    const line = parseFloat(getComputedStyle(inner).lineHeight);
+    return {width: r.width, right: r.right, lines: Math.round(inner.scrollHeight / line)};
+  }),
+})"""
 
 
 def test_dashboard_renders_in_chromium(
@@ -75,14 +87,18 @@ def test_dashboard_renders_in_chromium(
     with engine.begin() as conn:
         for statement in SEED_SQL.split(";"):
             if statement.strip():
-                conn.execute(sa.text(statement))
+                params = {"stage": json.dumps(STAGE), "long_name": LONG_NAME}
+                conn.execute(sa.text(statement), {k: v for k, v in params.items() if f":{k}" in statement})
+        long_id = conn.execute(
+            sa.text("SELECT id FROM ingredient_match_queue WHERE cleaned_name = :n"), {"n": LONG_NAME}
+        ).scalar_one()
     metrics_dir = Path(tempfile.mkdtemp(prefix="sous-test-metrics-"))
     port = free_port()
     extra = {
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "SUPABASE_JWT_SECRET": JWT_SECRET,
         "SERVICE_API_KEY": SERVICE_KEY,
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     try:
         with stack(database_url, redis_url, **extra) as s:
@@ -105,11 +121,31 @@ def test_dashboard_renders_in_chromium(
                     assert r.status_code == 200, r.text
                     if i == 0:
                         s.sim_faults(error_rate=0.0)
-            dom, console = _chromium(f"{base}/dashboard", tmp_path)
+            # Under gunicorn as deployed: ops data refuses a caller without the key; /metrics
+            # answers loopback (METRICS_ALLOWED_NETWORKS' default); /docs is served from the box.
+            for route in ("/api/queue/stats", "/api/dashboard/data"):
+                r = httpx.get(base + route, timeout=10)
+                assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED", route
+            assert httpx.get(f"{base}/metrics", timeout=30).status_code == 200
+            assert "/static-offline-docs/swagger-ui-bundle.js" in httpx.get(f"{base}/docs", timeout=10).text
+            browser = Browser(CHROMIUM, tmp_path / "chromium-profile")
+            try:
+                dom, layout, acted = _sign_in_and_look(browser, base, tmp_path / "dashboard.png", long_id)
+                console = browser.console()
+                # The API docs render from the box's own copies of Swagger UI and ReDoc (this
+                # machine has no route to a CDN, so a CDN-loaded page would stay blank).
+                browser.navigate(f"{base}/docs")
+                title = browser.wait_for("document.querySelector('.swagger-ui .info .title')?.textContent")
+                operations = browser.wait_for("document.querySelectorAll('.opblock').length")
+                browser.navigate(f"{base}/redoc")
+                redoc = browser.wait_for("document.querySelector('.api-content h1')?.textContent")
+            finally:
+                browser.close()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
     assert not console, "\n".join(console)
+    assert str(title).startswith("sous") and int(operations) >= 14 and str(redoc).startswith("sous")
     assert _text(dom, "error") == ""  # no failed refresh
     assert re.search(r'id="updated">updated \d\d:\d\d:\d\d', dom), dom[:500]
     assert _text(dom, "c-pending") == "42"
@@ -124,7 +160,31 @@ def test_dashboard_renders_in_chromium(
         assert paths and all(len(re.findall("[ML]", p)) >= 58 for p in paths), (chart, paths)
         ys = {float(y) for p in paths for y in re.findall(r"[ML][\d.]+ ([\d.]+)", p)}
         assert len(ys) > 5, (chart, ys)  # the line moves: data, not a flat zero
-    assert "not a food: household product" in dom and "model timed out" in dom
+    failures = re.search(r'<table id="failures">.*?</table>', dom, re.S)
+    rejected = re.search(r'<table id="rejected">.*?</table>', dom, re.S)
+    assert failures and rejected
+    assert "model timed out" in failures.group(0) and "not a food" not in failures.group(0)
+    assert "not a food: household product" in rejected.group(0)  # rejected is not a failure
+    banner = _text(dom, "stage")
+    assert banner.startswith("Stage shadow · DRY RUN") and "providers local → rules" in banner, banner
+    assert "answering now local" in banner, banner
+    # The 5,000-character name wraps inside its cell: nothing pushes past the viewport.
+    assert layout["docOverflow"] <= 0, layout
+    assert all(t["right"] <= layout["viewport"] and t["over"] <= 1 for t in layout["tables"]), layout[
+        "tables"
+    ]
+    assert len(layout["long"]) == 2, layout["long"]  # the name and the reason cells
+    assert all(c["right"] <= layout["viewport"] and c["width"] < 700 for c in layout["long"]), layout["long"]
+    assert all(c["lines"] >= 4 for c in layout["long"]), layout["long"]  # wrapped, not clipped to one line
+    # The retry button: the row is pending again, and the audit log names the session.
+    assert "retry row " in acted and "done" in acted, acted
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("SELECT status FROM ingredient_match_queue WHERE id = :i"), {"i": long_id}
+        ).scalar_one()
+        audit = conn.execute(sa.text("SELECT actor, action, changed_ids FROM ops_audit_log")).one()
+    assert status == "pending"
+    assert audit.action == "retry" and audit.changed_ids == [long_id] and audit.actor.startswith("session@")
     assert "OCR found no text in the image" in dom
     providers = re.search(r'<table id="providers">.*?</table>', dom, re.S)
     assert providers and "<td>local</td>" in providers.group(0)
@@ -137,19 +197,26 @@ def test_dashboard_renders_in_chromium(
         shutil.copyfile(shot, ROOT / "docs" / "dashboard.png")
 
 
-def _chromium(url: str, tmp: Path) -> tuple[str, list[str]]:
-    assert CHROMIUM is not None
-    proc = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'chromium-profile'}",
-         f"--screenshot={tmp / 'dashboard.png'}", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    return proc.stdout, console
+def _sign_in_and_look(
+    browser: Browser, base: str, shot: Path, long_id: int
+) -> tuple[str, dict[str, Any], str]:
+    """Signs in through the form, waits for the first refresh, measures, screenshots, retries."""
+    browser.navigate(f"{base}/dashboard")
+    browser.wait_for("document.readyState === 'complete' && !!document.getElementById('login')")
+    browser.evaluate(
+        f"document.getElementById('key').value = {json.dumps(SERVICE_KEY)};"
+        "document.getElementById('login').submit(); true"
+    )
+    browser.wait_for("(document.getElementById('updated') || {}).textContent?.startsWith('updated')")
+    browser.wait_for("document.querySelectorAll('#failures button[data-action=retry]').length === 2")
+    layout = json.loads(browser.evaluate(LAYOUT_JS))
+    browser.screenshot(shot)
+    dom = str(browser.evaluate("document.documentElement.outerHTML"))
+    browser.evaluate(
+        f"document.querySelector('#failures button[data-action=retry][data-row=\"{long_id}\"]').click(); true"
+    )
+    acted = str(browser.wait_for("document.getElementById('action-result').textContent"))
+    return dom, layout, acted
 
 
 def _text(dom: str, element_id: str) -> str:

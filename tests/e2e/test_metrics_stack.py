@@ -116,7 +116,9 @@ def _drive_and_compare(
                 for k, v in _samples(text, "sous_api_request_seconds_count").items()
                 if 'route="/healthz"' in k
             )
-            stats = http.get("/api/queue/stats", params={"window": "5m"}).json()
+            stats = http.get(
+                "/api/queue/stats", params={"window": "5m"}, headers={"X-Service-Key": SERVICE_KEY}
+            ).json()
             assert stats["live_workers"] == 2 and stats["rows"]["claimed"] == len(names)
 
 

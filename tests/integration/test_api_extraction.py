@@ -207,7 +207,9 @@ def test_redis_down_loses_nothing(database_url: str, redis_url: str, engine: sa.
         assert client.get("/readyz").status_code == 503
         r = upload(client, uuid.uuid4(), 40)
         assert r.status_code == 200, r.text
-        assert client.get("/api/queue/stats").json()["rq"]["menus"] == -1
+        assert (
+            client.get("/api/queue/stats", headers={"X-Service-Key": SERVICE_KEY}).json()["rq"]["menus"] == -1
+        )
     job_id = r.json()["jobId"]
     with engine.begin() as conn:
         conn.execute(

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from tests.api_support import SERVICE_KEY, api_settings, auth
 
+OPS = {"X-Service-Key": SERVICE_KEY}
+
 SERVICE = {"X-Service-Key": SERVICE_KEY}
 
 
@@ -64,7 +66,7 @@ def test_queue_ingest_and_lookup(client: TestClient) -> None:
     assert client.get(f"/api/ingredients/queue/{ids[0]}", headers=SERVICE).json()["source"] == "recipe"
     missing = client.get("/api/ingredients/queue/999999", headers=SERVICE)
     assert missing.status_code == 404 and missing.json()["code"] == "ROW_NOT_FOUND"
-    stats = client.get("/api/queue/stats").json()
+    stats = client.get("/api/queue/stats", headers=OPS).json()
     assert stats["ingredients"] == {"pending": 2}
 
 
@@ -82,7 +84,7 @@ def test_queue_rows_are_validated_each(client: TestClient) -> None:
     assert body["code"] == "INVALID_INPUT"
     bad_rows = {d["loc"][2] for d in body["details"]}
     assert bad_rows == {"1", "2", "3", "4"}
-    assert client.get("/api/queue/stats").json()["ingredients"] == {}  # nothing was inserted
+    assert client.get("/api/queue/stats", headers=OPS).json()["ingredients"] == {}  # nothing was inserted
     assert client.post("/api/ingredients/queue", json={"rows": []}, headers=SERVICE).status_code == 400
     many = {"rows": [{"raw_name": "salt"}] * 5001}
     assert client.post("/api/ingredients/queue", json=many, headers=SERVICE).status_code == 400
@@ -94,17 +96,17 @@ def test_a_body_the_parser_cannot_read_is_invalid_input(client: TestClient) -> N
     r = client.post("/api/ingredients/queue", content=nested, headers=headers)
     assert r.status_code == 400
     assert r.json()["code"] == "INVALID_INPUT"
-    assert client.get("/api/queue/stats").json()["ingredients"] == {}
+    assert client.get("/api/queue/stats", headers=OPS).json()["ingredients"] == {}
 
 
 def test_ops_endpoints(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["checks"] == {"database": "ok", "redis": "ok", "model": "ok"}
     client.get("/healthz")
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers=OPS)
     assert metrics.status_code == 200
     assert 'sous_api_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
-    assert "<html" in client.get("/dashboard").text.lower().replace("<!doctype html>", "")
+    assert "<html" in client.get("/dashboard", headers=OPS).text.lower().replace("<!doctype html>", "")
     spec = client.get("/openapi.json").json()
     assert "/api/extraction/submit" in spec["paths"]
     assert all("422" not in op["responses"] for p in spec["paths"].values() for op in p.values())

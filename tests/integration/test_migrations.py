@@ -16,6 +16,7 @@ TABLES = {
     "ingredient_canonical_cache",
     "ingredient_match_shadow",
     "queue_runs",
+    "ops_audit_log",  # 0003_ops_audit_log (issue 15)
 }
 
 

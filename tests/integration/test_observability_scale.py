@@ -19,7 +19,7 @@ from api.app import create_app
 from core.db import libpq_url
 from core.observability import SNAPSHOT_KEY
 from loadtest.procs import metric_total
-from tests.api_support import api_settings
+from tests.api_support import SERVICE_KEY, api_settings
 
 
 def test_metrics_skip_the_full_pass_on_a_million_terminal_rows(database_url: str, redis_url: str) -> None:
@@ -38,7 +38,8 @@ def test_metrics_skip_the_full_pass_on_a_million_terminal_rows(database_url: str
         )
         conn.execute("VACUUM ANALYZE ingredient_match_queue")
 
-    with TestClient(create_app(api_settings(database_url, redis_url, obs_snapshot_seconds=3600))) as client:
+    app = create_app(api_settings(database_url, redis_url, obs_snapshot_seconds=3600))
+    with TestClient(app, headers={"X-Service-Key": SERVICE_KEY}) as client:
         started = time.perf_counter()
         first = client.get("/metrics").text  # no snapshot yet: this one computes it inline
         inline_ms = (time.perf_counter() - started) * 1000

@@ -44,7 +44,7 @@ def test_operator_commands(engine: sa.Engine, database_url: str, redis_url: str,
     assert empty.returncode == 1 and "no names given" in empty.stderr
 
     status = sous("status", "--json", **db, REDIS_URL=redis_url)
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 2, status.stderr  # an alert fires: exit 2 for cron and monitoring
     s = json.loads(status.stdout)
     assert s["depth"]["pending"] == 5 and s["fleet"]["live_workers"] == 0
     assert s["oldest_pending_s"] >= 0 and set(s["windows"]) == {"5m", "1h", "24h"}
@@ -55,6 +55,11 @@ def test_operator_commands(engine: sa.Engine, database_url: str, redis_url: str,
     assert dry.returncode == 0, dry.stderr
     assert last_json(dry.stdout)["dry_run"] is True and last_json(dry.stdout)["claimed"] == 5
     assert snapshot(engine) == before
+    # The stage comes from the fleet's cycles (queue_runs), not from this shell's environment.
+    fleet = json.loads(sous("status", "--json", **db).stdout)
+    assert fleet["stage"]["rollout_stage"] == "shadow" and fleet["dry_run"] is True
+    assert fleet["stage"]["providers"] == ["rules"]
+    assert "oldest_pending" not in {a["name"] for a in fleet["alerts"]}  # dry run: rows wait on purpose
 
     one = sous("drain", "--max-cycles", "1", "--limit", "2", **db)
     assert last_json(one.stdout)["claimed"] == 2

@@ -24,6 +24,8 @@ DATA_LAYER = {
         "cache_store",
         "shadow_store",
         "leader",
+        "ops_actions",
+        "stage",
     )
 }
 RUNNERS = {"execute", "fetch_all", "fetch_one", "fetch_value", "query", "all_queries"}

@@ -8,6 +8,7 @@ NOTIFY picks them up.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import uuid
 from importlib import resources
@@ -27,6 +28,7 @@ DEMO_USER = uuid.UUID("00000000-0000-4000-8000-00000000de30")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for the demo to finish")
     parser.add_argument("--no-menu", action="store_true", help="only the ingredient rows")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary instead of text")
 
 
 def demo_rows() -> list[dict[str, str]]:
@@ -54,10 +56,11 @@ def run(args: argparse.Namespace) -> int:
     engine = create_engine(settings.database_url, pool_size=1)
     with transaction(engine) as conn:
         ids = queue.insert_rows(conn, demo_rows())
-    print(f"queued {len(ids)} demo ingredient rows (ids {ids[0]}..{ids[-1]})")
+    say = (lambda text: None) if args.json else print
+    say(f"queued {len(ids)} demo ingredient rows (ids {ids[0]}..{ids[-1]})")
     menu_id = None if args.no_menu else submit_menu(engine, settings)
     if menu_id:
-        print(f"submitted the demo menu as job {menu_id} (user {DEMO_USER})")
+        say(f"submitted the demo menu as job {menu_id} (user {DEMO_USER})")
     deadline = time.monotonic() + args.wait
     job: dict[str, Any] | None = None
     while True:
@@ -69,11 +72,22 @@ def run(args: argparse.Namespace) -> int:
         if (live == 0 and not menu_live) or time.monotonic() >= deadline:
             break
         time.sleep(1)
-    print("demo rows by status: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    say("demo rows by status: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    summary: dict[str, Any] = {"row_ids": ids, "rows_by_status": counts, "menu_job": None}
     if job is not None:
         categories = ((job.get("result") or {}).get("menu") or {}).get("categories", [])
         items = sum(len(c.get("items", [])) for c in categories)
         error = f", error: {job['error_message']}" if job["error_message"] else ""
-        print(f"demo menu: {job['status']}, {len(categories)} categories, {items} items{error}")
+        say(f"demo menu: {job['status']}, {len(categories)} categories, {items} items{error}")
+        summary["menu_job"] = {
+            "id": menu_id,
+            "user_id": str(DEMO_USER),
+            "status": job["status"],
+            "categories": len(categories),
+            "items": items,
+            "error": job["error_message"],
+        }
+    if args.json:
+        print(json.dumps(summary))
     engine.dispose()
     return 0

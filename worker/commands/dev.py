@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["up", "down", "services"], default="up")
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
     parser.add_argument("--state", type=Path, default=Path(".dev"), help="where state and logs live")
+    parser.add_argument("--json", action="store_true", help="`services`: print the settings as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     services = stack.start_services()
     if args.action == "services":
+        if args.json:
+            print(json.dumps(services))
+            return 0
         for key, value in services.items():
             print(f"{key}={value}")
         return 0
@@ -35,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     api = f"http://127.0.0.1:{env['API_PORT']}"
     simulated = env.get("SOUS_SIM_AUTOSTART") == "true"
     print("\nsous is running on this host (make dev-down stops it):")
-    print(f"  API          {api}   (OpenAPI: {api}/docs)")
-    print(f"  dashboard    {api}/dashboard")
+    print(f"  API          {api}   (OpenAPI: {api}/docs, {api}/redoc)")
+    print(f"  dashboard    {api}/dashboard   (sign in with SERVICE_API_KEY from {args.state}/env)")
     print(
         f"  model        {env['LOCAL_LLM_BASE_URL']}"
         + ("   (the simulator: figures are simulated)" if simulated else "")

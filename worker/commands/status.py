@@ -1,22 +1,30 @@
 """sous status: queue depth, oldest pending age, waits and throughput (5 min, 1 h, 24 h),
-expired leases, live workers and the alert conditions, from the same code as /metrics,
-/api/queue/stats and /readyz (core/observability.py)."""
+expired leases, live workers, the rollout stage the running fleet reports (its dispatchers'
+latest cycles, not this shell's environment) and the alert conditions, from the same code as
+/metrics, /api/queue/stats and /readyz (core/observability.py).
+
+Exit status, for cron and monitoring: 0 all well, 2 when an alert fires or Postgres or Redis
+is down (or the database is not migrated: run `sous migrate`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import redis
 
+from core import db, stage
 from core import observability as obs
 from core.alerts import Thresholds
 from core.db import create_engine, transaction
+from core.errors import DatabaseError
 from core.logging import configure_logging
 from core.settings import Settings
 
 WINDOW_SECONDS = obs.WINDOWS
+UNHEALTHY = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,19 +33,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def collect(settings: Settings) -> dict[str, Any]:
     assert settings.database_url is not None
-    client: redis.Redis[bytes] | None = (
-        redis.Redis.from_url(settings.redis_url, socket_timeout=5) if settings.redis_url else None
-    )
+    checks: dict[str, str] = {}
+    fleet: dict[str, Any] = {"live_workers": None, "error": "REDIS_URL not set"}
+    if settings.redis_url:
+        client: redis.Redis[bytes] = redis.Redis.from_url(
+            settings.redis_url, socket_timeout=5, socket_connect_timeout=5
+        )
+        try:
+            fleet = obs.fleet(client)
+        finally:
+            client.close()
+        checks["redis"] = "down" if fleet["live_workers"] is None else "ok"
     engine = create_engine(settings.database_url, pool_size=1, app_name="sous-status")
     try:
         with transaction(engine) as conn:
             live = obs.live_numbers(conn)
             snap = obs.compute_snapshot(conn)
-        fleet = obs.fleet(client) if client else {"live_workers": None, "error": "REDIS_URL not set"}
+            fleet_stage = stage.fleet_stage(conn)
+        checks["database"] = "ok"
+    except DatabaseError as exc:
+        # The operator is on the box: the driver's reason is theirs to see (one line), unlike
+        # /readyz, which answers the network.
+        missing = db.missing_table(exc)
+        checks["database"] = "not migrated: run `sous migrate`" if missing else "down"
+        reason = None if missing else " ".join(str(exc).split())[:300]
+        return {"checks": checks, "database_error": reason, "fleet": fleet, "alerts": [],
+                "stage": stage.unknown().as_dict()}  # fmt: skip
     finally:
         engine.dispose()
-        if client:
-            client.close()
     depth = {
         "pending": live.pending,
         "processing": live.processing,
@@ -57,9 +80,14 @@ def collect(settings: Settings) -> dict[str, Any]:
         }
     workers = fleet.get("live_workers")
     alerts = obs.current_alerts(
-        live, snap, workers if isinstance(workers, int) else None, Thresholds.from_settings(settings)
+        live,
+        snap,
+        workers if isinstance(workers, int) else None,
+        Thresholds.from_settings(settings),
+        fleet_stage,
     )
     return {
+        "checks": checks,
         "depth": depth,
         "depth_by_source": live.depth,
         "oldest_pending_s": live.oldest_pending_s,
@@ -67,9 +95,15 @@ def collect(settings: Settings) -> dict[str, Any]:
         "windows": windows,
         "menu_jobs": live.menu_jobs,
         "fleet": fleet,
+        "stage": fleet_stage.as_dict(),
+        "dry_run": fleet_stage.dry_run,
         "alerts": [a.as_dict() for a in alerts],
-        "dry_run": settings.dry_run,
     }
+
+
+def exit_code(s: dict[str, Any]) -> int:
+    down = any(v != "ok" for v in s["checks"].values())
+    return UNHEALTHY if down or s["alerts"] else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,12 +111,18 @@ def run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     out = collect(settings)
     print(json.dumps(out, default=str) if args.json else as_text(out))
-    return 0
+    if out.get("database_error") and not args.json:
+        print(f"sous status: database: {out['database_error']}", file=sys.stderr)
+    return exit_code(out)
 
 
 def as_text(s: dict[str, Any]) -> str:
+    checks = "  ".join(f"{k} {v}" for k, v in sorted(s["checks"].items()))
+    if s["checks"].get("database") != "ok":
+        return f"dependencies    {checks}"
     depth = "  ".join(f"{k} {v}" for k, v in s["depth"].items())
-    lines = [f"queue           {depth}", f"oldest pending  {_s(s['oldest_pending_s'])}"]
+    lines = [f"dependencies    {checks}", f"stage           {stage_line(s['stage'])}"]
+    lines += [f"queue           {depth}", f"oldest pending  {_s(s['oldest_pending_s'])}"]
     for label, w in s["windows"].items():
         lines.append(
             f"last {label:<4}       wait p50 {_s(w['wait_p50_s'])}  p95 {_s(w['wait_p95_s'])}  "
@@ -95,9 +135,24 @@ def as_text(s: dict[str, Any]) -> str:
     lines.append("menu jobs       " + "  ".join(f"{k} {v}" for k, v in s["menu_jobs"].items()))
     firing = s["alerts"]
     lines.append("alerts          " + ("none" if not firing else "; ".join(a["message"] for a in firing)))
-    if s["dry_run"]:
-        lines.append("DRY_RUN: answers go to ingredient_match_shadow only")
     return "\n".join(lines)
+
+
+def stage_line(st: dict[str, Any]) -> str:
+    if not st["known"]:
+        return "unknown: no dispatcher cycle recorded in the last hour"
+    parts = [
+        str(st["rollout_stage"] or "ROLLOUT_STAGE unset"),
+        "DRY RUN (answers to ingredient_match_shadow only)" if st["dry_run"] else "live",
+        f"sources {st['queue_source']}, review {st['review_mode'] or '-'}",
+        "providers " + " > ".join(st["providers"]),
+    ]
+    if st["answering"]:
+        a = st["answering"]
+        parts.append(f"answering {a['provider']} ({a['kind']}, {a['age_s']:.0f}s ago)")
+    if st["mixed"]:
+        parts.append("boxes disagree")
+    return " · ".join(parts)
 
 
 def _s(seconds: float | None) -> str:

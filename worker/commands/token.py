@@ -7,6 +7,7 @@ can try the quotas of each plan.
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 
 from core import db, quotas
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", type=uuid.UUID, default=None, help="user id (default: a new random one)")
     parser.add_argument("--plan", choices=sorted(PLANS), default=None, help="also set the user's plan")
     parser.add_argument("--ttl", type=int, default=3600, help="seconds until the token expires")
+    parser.add_argument("--json", action="store_true", help='print {"token", "user_id", "expires_in"}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,5 +37,9 @@ def run(args: argparse.Namespace) -> int:
                 quotas.set_plan(conn, user_id, args.plan)
         finally:
             engine.dispose()
-    print(mint_token(settings.supabase_jwt_secret, user_id, ttl_seconds=args.ttl))
+    token = mint_token(settings.supabase_jwt_secret, user_id, ttl_seconds=args.ttl)
+    if args.json:
+        print(json.dumps({"token": token, "user_id": str(user_id), "expires_in": args.ttl}))
+    else:
+        print(token)
     return 0
