@@ -193,7 +193,7 @@ async def submit(request: Request, state: State, user: User) -> SubmitResponse:
         )
     log.info(
         "menu_submitted",
-        extra={"job_id": str(result.job["id"]), "cached": result.cached, "created": result.created},
+        extra={"job_id": str(result.job["id"]), "cached": result.cached, "new_job": result.created},
     )
     return SubmitResponse(
         success=True,
