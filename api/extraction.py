@@ -24,7 +24,7 @@ from api.errors import ApiError, responses
 from api.events import EventsUnavailable
 from api.state import MENU_JOB_TIMEOUT, MENU_QUEUE, MENU_TASK, AppState, State, User
 from core import menu_jobs
-from core.fetch import ImageTooLarge, sniff_image_type
+from core.fetch import ImageTooLarge, check_pixels, sniff_image_type
 from core.menu_jobs import ImageData
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ async def submit(request: Request, state: State, user: User) -> SubmitResponse:
     limit are looked at before the fetch; 429 `TOO_MANY_FETCHES` past `MENU_FETCH_PER_USER`
     fetches in flight, 503 `FETCH_CAPACITY` when the process runs `MENU_FETCH_PER_PROCESS`."""
     image, options = await _read_submission(request, state, user.user_id)
+    check_pixels(image.content, state.settings.menu_max_image_pixels)  # bombs never reach the queue
     result = await run_in_threadpool(
         menu_jobs.submit,
         state.engine,

@@ -12,6 +12,7 @@ the bytes.
 from __future__ import annotations
 
 import asyncio
+import io
 import ipaddress
 import logging
 import socket
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
+from PIL import Image
 
 from core.errors import InvalidInput, SousError
 
@@ -43,6 +45,10 @@ _SIGNATURES: list[tuple[bytes, str]] = [
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 ]
+
+
+# The Pillow formats of the sniffed types: nothing else is even parsed.
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
 
 
 class UnsafeUrl(InvalidInput):
@@ -71,6 +77,23 @@ def sniff_image_type(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def check_pixels(content: bytes, max_pixels: int) -> None:
+    """Refuses a decompression bomb before it is stored or queued: the dimensions come from the
+    image header alone (nothing is decoded). ImageTooLarge over `max_pixels`; InvalidInput
+    when the header cannot be read. The worker's decoder checks again (model/ocr.py)."""
+    try:
+        with Image.open(io.BytesIO(content), formats=PILLOW_FORMATS) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"image is over the limit of {max_pixels:,} pixels") from None
+    except (OSError, ValueError, SyntaxError):  # Pillow's "cannot identify", bad headers
+        raise InvalidInput("the image cannot be read: its header is damaged or not an image") from None
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} pixels ({width * height:,}); the limit is {max_pixels:,}"
+        )
 
 
 def blocked_reason(ip: IpAddress) -> str | None:
