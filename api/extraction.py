@@ -276,11 +276,14 @@ async def events(request: Request, state: State, user: User) -> EventSourceRespo
         try:
             async with state.hub.subscribe(user_id) as queue:
                 yield {"event": "ready", "data": json.dumps({"userId": user_id})}
+                renewed = time.monotonic()
                 while (left := expires_at - time.time()) > 0:
+                    if time.monotonic() - renewed >= STREAM_RENEW_SECONDS:
+                        await slots.renew(user_id, slot)
+                        renewed = time.monotonic()
                     try:
                         event = await asyncio.wait_for(queue.get(), min(left, STREAM_RENEW_SECONDS))
                     except TimeoutError:
-                        await slots.renew(user_id, slot)
                         continue
                     yield {"event": "job", "id": str(event.get("id")), "data": json.dumps(event)}
                 expired = {"error": "the token expired; reconnect with a fresh one", "code": "TOKEN_EXPIRED"}
