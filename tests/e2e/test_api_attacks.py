@@ -11,6 +11,7 @@ their other spellings) stay refused, and count every connection they get.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -54,6 +55,7 @@ class Stack:
     url: str
     engine: sa.Engine
     log: Path
+    env: dict[str, str]
 
     def events(self, name: str) -> list[dict[str, object]]:
         out = []
@@ -65,6 +67,21 @@ class Stack:
             if isinstance(record, dict) and record.get("event") == name:
                 out.append(record)
         return out
+
+
+@contextlib.contextmanager
+def serve_api(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`sous api` (gunicorn) with this environment, its output in `log`; yields its URL."""
+    with log.open("ab") as out:
+        api = subprocess.Popen(
+            [str(ROOT / ".venv/bin/sous"), "api"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{env['API_PORT']}"
+        wait_http(f"{url}/healthz", proc=api)
+        yield url
+    finally:
+        stop(api)
 
 
 @pytest.fixture(scope="module")
@@ -85,23 +102,18 @@ def stack(pg_admin_url: str, template_db: str, redis_server_url: str, tmp_path_f
         MENU_FETCH_ALLOWED_NETWORKS=f"{ALLOWED_HOST}/32",
         MENU_FETCH_DEADLINE_SECONDS=str(FETCH_DEADLINE),
         MENU_FETCH_PER_USER=str(PER_USER_FETCHES),
-        MENU_FETCH_PER_PROCESS="128",  # 100 hanging fetches fit even if one worker takes most
+        MENU_FETCH_PER_PROCESS="128",  # the 100 hanging fetches of one worker fit
         API_SSE_STREAMS_PER_USER=str(STREAMS_PER_USER),
         API_STANDARDIZE_ITEMS_PER_HOUR=str(STANDARDIZE_PER_HOUR),
     )
     assert env["LOG_LEVEL"] == "INFO"  # the appliance default: the 500 of issue 13 lived here
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path_factory.mktemp("api-attacks") / "api.log"
-    with log.open("wb") as out:
-        api = subprocess.Popen(
-            [str(ROOT / ".venv/bin/sous"), "api"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
     engine = create_engine(database_url, pool_size=2)
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", proc=api)
-        yield Stack(f"http://127.0.0.1:{port}", engine, log)
+        with serve_api(env, log) as url:
+            yield Stack(url, engine, log, env)
     finally:
-        stop(api)
         engine.dispose()
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -561,10 +573,12 @@ def test_a_user_out_of_quota_makes_the_server_fetch_nothing(stack: Stack, http: 
         host.close()
 
 
-def _timings(stack: Stack, quota_user: uuid.UUID, n: int = 12) -> tuple[float, float]:
-    """Median seconds of /healthz and of a user's quota read, over n calls each."""
+def _timings(url: str, quota_user: uuid.UUID, n: int = 12) -> dict[str, float]:
+    """Median and slowest seconds of /healthz and of a user's quota read, over n calls each.
+    The slowest matters: a request queued behind a full thread pool waits once, then the
+    ones after it are quick again."""
     health, quota = [], []
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=60) as client:
         for _ in range(n):
             t0 = time.perf_counter()
             assert client.get("/healthz").status_code == 200
@@ -572,10 +586,24 @@ def _timings(stack: Stack, quota_user: uuid.UUID, n: int = 12) -> tuple[float, f
             t0 = time.perf_counter()
             assert client.get("/api/extraction/quota", headers=auth(quota_user)).status_code == 200
             quota.append(time.perf_counter() - t0)
-    return statistics.median(health), statistics.median(quota)
+    return {
+        "health": statistics.median(health),
+        "health_max": max(health),
+        "quota": statistics.median(quota),
+        "quota_max": max(quota),
+    }
 
 
 def test_100_hanging_image_urls_do_not_slow_other_requests(stack: Stack) -> None:
+    """On ONE API worker, as in the review's probe (with two, a keep-alive client may simply
+    talk to the idle one). Before issue 13 the fetches ran in the shared thread pool (40
+    threads): 100 hanging fetches filled it and /healthz, the quota read and every other sync
+    route queued behind them."""
+    with serve_api(stack.env | {"API_WORKERS": "1", "API_PORT": str(free_port())}, stack.log) as url:
+        _hang_100(stack, url)
+
+
+def _hang_100(stack: Stack, api_url: str) -> None:
     mute = socket.create_server((ALLOWED_HOST, 0), backlog=512)  # accepts, never answers
     held: list[socket.socket] = []
 
@@ -590,11 +618,11 @@ def test_100_hanging_image_urls_do_not_slow_other_requests(stack: Stack) -> None
     url = f"http://{ALLOWED_HOST}:{mute.getsockname()[1]}/menu.png"
     hangers = [uuid.uuid4() for _ in range(50)]
     bystander = uuid.uuid4()
-    idle_health, idle_quota = _timings(stack, bystander)
+    idle = _timings(api_url, bystander)
 
     def hang(user: uuid.UUID) -> httpx.Response:
         return httpx.post(
-            f"{stack.url}/api/extraction/submit", json={"imageUrl": url}, headers=auth(user), timeout=60
+            f"{api_url}/api/extraction/submit", json={"imageUrl": url}, headers=auth(user), timeout=60
         )
 
     try:
@@ -605,8 +633,8 @@ def test_100_hanging_image_urls_do_not_slow_other_requests(stack: Stack) -> None
                 time.sleep(0.05)
             assert len(held) == 100  # every fetch is in flight, hanging
             t0 = time.monotonic()
+            busy = _timings(api_url, bystander)
             extra = hang(hangers[-1])  # a third fetch of a user with two in flight (the latest)
-            busy_health, busy_quota = _timings(stack, bystander)
             print(f"all in flight, measured in {time.monotonic() - t0:.2f}s")
             results = [f.result() for f in pending]
     finally:
@@ -619,7 +647,8 @@ def test_100_hanging_image_urls_do_not_slow_other_requests(stack: Stack) -> None
     assert all(f"longer than {FETCH_DEADLINE}s" in r.json()["error"] for r in results)
     assert all(charged(stack, u) == (0, 0) for u in hangers[:5])
     # As fast as idle, within what two busy cores allow: 100 client threads share them.
-    print(f"healthz {idle_health * 1000:.1f} -> {busy_health * 1000:.1f} ms; "
-          f"quota {idle_quota * 1000:.1f} -> {busy_quota * 1000:.1f} ms")  # fmt: skip
-    assert busy_health < max(5 * idle_health, idle_health + 0.25)
-    assert busy_quota < max(5 * idle_quota, idle_quota + 0.25)
+    print("idle ms", {k: round(v * 1000, 1) for k, v in idle.items()})
+    print("busy ms", {k: round(v * 1000, 1) for k, v in busy.items()})
+    for name in ("health", "quota"):
+        assert busy[name] < max(5 * idle[name], idle[name] + 0.25), (name, idle, busy)
+        assert busy[f"{name}_max"] < idle[f"{name}_max"] + 1.0, (name, idle, busy)
