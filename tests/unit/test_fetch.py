@@ -419,6 +419,7 @@ def test_a_hanging_fetch_holds_no_thread_and_blocks_no_one() -> None:
             return await fetches, worst, extra_threads
 
         results, worst_lag, extra_threads = asyncio.run(run())
+        fetcher.close()
     assert all(isinstance(r, FetchFailed) for r in results)
     assert worst_lag < 0.2
     assert extra_threads <= 8  # at most the resolver pool, never one thread per fetch
