@@ -15,8 +15,9 @@ from fastapi_offline import FastAPIOffline
 
 from api import dashboard, errors, extraction, ingredients, ops
 from api.events import EventHub
-from api.limits import BodySizeLimit
-from api.state import AppState
+from api.limiter import ApiLimits
+from api.limits import AuthenticateFirst, BodySizeLimit
+from api.state import AppState, refuse_before_body
 from core.auth import TokenVerifier
 from core.db import create_engine
 from core.fetch import SafeFetcher, policy_allowing
@@ -32,17 +33,21 @@ MULTIPART_OVERHEAD = 256 * 1024
 
 def build_state(settings: Settings) -> AppState:
     assert settings.database_url is not None and settings.redis_url is not None
+    sync_redis = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     return AppState(
         settings=settings,
         engine=create_engine(settings.database_url, pool_size=10, app_name="sous-api"),
-        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5),
+        redis=sync_redis,
         verifier=TokenVerifier.from_settings(settings),
         fetcher=SafeFetcher(
             max_bytes=settings.menu_max_image_bytes,
             allow_private=settings.menu_allow_private_hosts,
             policy=policy_allowing(settings.fetch_allowed_networks),
+            deadline_seconds=settings.menu_fetch_deadline_seconds,
+            resolver_threads=min(settings.menu_fetch_per_process, 8),
         ),
         hub=EventHub(settings.database_url),
+        limits=ApiLimits(settings, sync_redis),
     )
 
 
@@ -59,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await state.hub.close()
+            await state.limits.aclose()
             state.close()
 
     # /docs (Swagger UI) and /redoc load their scripts from fastapi-offline's bundled copies
@@ -86,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSON_LIMIT, "REQUEST_TOO_LARGE"
 
     app.add_middleware(BodySizeLimit, limit_for=limit_for)
+    app.add_middleware(AuthenticateFirst, refusal=refuse_before_body)  # outside BodySizeLimit
     app.add_middleware(ops.RequestMetrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Gauge
@@ -20,13 +23,14 @@ from api.errors import ApiError, responses
 from api.events import EventsUnavailable
 from api.state import AppState, State, User
 from core import jobs, menu_jobs
-from core.fetch import ImageTooLarge, sniff_image_type
+from core.fetch import ImageTooLarge, check_pixels, sniff_image_type
 from core.menu_jobs import ImageData
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/extraction", tags=["extraction"])
 SSE_SUBSCRIBERS = Gauge("sous_api_sse_subscribers", "open SSE job-event streams", multiprocess_mode="livesum")
 _VERSION = r"^[A-Za-z0-9._-]{1,32}$"
+STREAM_RENEW_SECONDS = 20.0  # well inside api.limiter.STREAM_LEASE
 
 
 class SubmitOptions(BaseModel):
@@ -131,7 +135,9 @@ def _invalid(exc: ValidationError) -> ApiError:
     return ApiError(400, "INVALID_INPUT", "the request is not valid", details=details)
 
 
-async def _read_submission(request: Request, state: AppState) -> tuple[ImageData, SubmitOptions]:
+async def _read_submission(
+    request: Request, state: AppState, user_id: uuid.UUID
+) -> tuple[ImageData, SubmitOptions]:
     content_type = request.headers.get("content-type", "")
     max_bytes = state.settings.menu_max_image_bytes
     if content_type.startswith("multipart/form-data"):
@@ -159,7 +165,10 @@ async def _read_submission(request: Request, state: AppState) -> tuple[ImageData
         body = SubmitJson.model_validate_json(await request.body())
     except ValidationError as exc:
         raise _invalid(exc) from None
-    fetched = await run_in_threadpool(state.fetcher.fetch, body.imageUrl)
+    # Cheap and read-only first: a user out of quota makes the server fetch nothing.
+    await run_in_threadpool(menu_jobs.check_quota_before_fetch, state.engine, user_id)
+    async with state.limits.fetch_slot(str(user_id)):
+        fetched = await state.fetcher.fetch(body.imageUrl)
     return ImageData(fetched.content, fetched.content_type, body.imageUrl), body
 
 
@@ -170,8 +179,11 @@ async def _read_submission(request: Request, state: AppState) -> tuple[ImageData
     openapi_extra=SUBMIT_BODY,
 )
 async def submit(request: Request, state: State, user: User) -> SubmitResponse:
-    """Submit a menu photo by URL (JSON) or upload (multipart)."""
-    image, options = await _read_submission(request, state)
+    """Submit a menu photo by URL (JSON) or upload (multipart). By URL, the quota and hourly
+    limit are looked at before the fetch; 429 `TOO_MANY_FETCHES` past `MENU_FETCH_PER_USER`
+    fetches in flight, 503 `FETCH_CAPACITY` when the process runs `MENU_FETCH_PER_PROCESS`."""
+    image, options = await _read_submission(request, state, user.user_id)
+    check_pixels(image.content, state.settings.menu_max_image_pixels)  # bombs never reach the queue
     result = await run_in_threadpool(
         menu_jobs.submit,
         state.engine,
@@ -190,7 +202,7 @@ async def submit(request: Request, state: State, user: User) -> SubmitResponse:
         )
     log.info(
         "menu_submitted",
-        extra={"job_id": str(result.job["id"]), "cached": result.cached, "created": result.created},
+        extra={"job_id": str(result.job["id"]), "cached": result.cached, "new_job": result.created},
     )
     return SubmitResponse(
         success=True,
@@ -235,27 +247,51 @@ def quota(state: State, user: User) -> QuotaResponse:
     "/events",
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "job events"},
-        **responses(401, 503),
+        **responses(401, 429, 503),
     },
     response_class=EventSourceResponse,
 )
 async def events(request: Request, state: State, user: User) -> EventSourceResponse:
     """Server-Sent Events of the caller's own jobs: `ready` once listening, then `job` events
-    {id, status, user_id, confidence}; comment pings keep the connection alive."""
+    {id, status, user_id, confidence}; comment pings keep the connection alive. At most
+    `API_SSE_STREAMS_PER_USER` open streams per user (429 `TOO_MANY_STREAMS`); a stream ends
+    with an `expired` event when its token's `exp` passes."""
     user_id = str(user.user_id)
+    expires_at = float(user.claims["exp"])
+    slots = state.limits.streams
+    slot = await slots.acquire(user_id)
+    if slot is None:
+        raise ApiError(
+            429,
+            "TOO_MANY_STREAMS",
+            f"at most {slots.per_user} open event streams per user",
+            {"Retry-After": "5"},
+        )
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         SSE_SUBSCRIBERS.inc()
         try:
             async with state.hub.subscribe(user_id) as queue:
                 yield {"event": "ready", "data": json.dumps({"userId": user_id})}
-                while True:
-                    event = await queue.get()
+                renewed = time.monotonic()
+                while (left := expires_at - time.time()) > 0:
+                    if time.monotonic() - renewed >= STREAM_RENEW_SECONDS:
+                        await slots.renew(user_id, slot)
+                        renewed = time.monotonic()
+                    try:
+                        event = await asyncio.wait_for(queue.get(), min(left, STREAM_RENEW_SECONDS))
+                    except TimeoutError:
+                        continue
                     yield {"event": "job", "id": str(event.get("id")), "data": json.dumps(event)}
+                expired = {"error": "the token expired; reconnect with a fresh one", "code": "TOKEN_EXPIRED"}
+                yield {"event": "expired", "data": json.dumps(expired)}
         except EventsUnavailable as exc:
             yield {"event": "error", "data": json.dumps({"error": str(exc), "code": "EVENTS_UNAVAILABLE"})}
         finally:
-            # Runs when the client leaves too: sse-starlette cancels the generator.
+            # Runs when the client leaves too: sse-starlette cancels the generator, and anyio
+            # cancels every await after that unless shielded.
             SSE_SUBSCRIBERS.dec()
+            with anyio.CancelScope(shield=True):
+                await slots.release(user_id, slot)
 
     return EventSourceResponse(stream(), ping=state.settings.api_sse_ping_seconds, send_timeout=30)

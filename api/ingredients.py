@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
@@ -103,10 +103,15 @@ def _resolver(state: AppState) -> Any:
         return state.resolver
 
 
-@router.post("/standardize", response_model=StandardizeResponse, responses=responses(400, 401, 413, 503))
+@router.post("/standardize", response_model=StandardizeResponse, responses=responses(400, 401, 413, 429, 503))
 def standardize(body: StandardizeRequest, state: State, caller: UserOrService) -> StandardizeResponse:
-    """Canonical name, quantity and unit of each ingredient line, in input order."""
+    """Canonical name, quantity and unit of each ingredient line, in input order. A user may
+    send `API_STANDARDIZE_ITEMS_PER_HOUR` items per clock hour (429 `RATE_LIMIT_EXCEEDED` with
+    `Retry-After`); the service key is not limited."""
     from model.ingredients import IngredientQuery  # noqa: PLC0415
+
+    if caller.principal is not None:
+        _take_standardize_budget(state, str(caller.principal.user_id), len(body.ingredients))
 
     answers = _resolver(state).resolve([IngredientQuery.of(text) for text in body.ingredients])
     return StandardizeResponse(
@@ -124,6 +129,22 @@ def standardize(body: StandardizeRequest, state: State, caller: UserOrService) -
             for text, a in zip(body.ingredients, answers, strict=True)
         ]
     )
+
+
+def _take_standardize_budget(state: AppState, user_id: str, items: int) -> None:
+    """Behind /standardize stand the paid fallbacks: each user's items per hour are capped."""
+    budget = state.limits.standardize
+    wait = budget.take(user_id, items)
+    if wait is not None:
+        reset_at = datetime.now(UTC) + timedelta(seconds=wait)
+        raise ApiError(
+            429,
+            "RATE_LIMIT_EXCEEDED",
+            f"at most {budget.per_hour} ingredients per hour may be standardized; this request has {items}",
+            {"Retry-After": str(wait)},
+            limit="standardize_items_per_hour",
+            resetAt=reset_at.isoformat(timespec="seconds"),
+        )
 
 
 @router.post("/queue", response_model=QueueResponse, responses=responses(400, 401, 413, 503))

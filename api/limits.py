@@ -1,4 +1,5 @@
-"""Request body size limits, enforced before any route reads the body.
+"""Request body size limits, enforced before any route reads the body; and credentials,
+checked before the body is read at all.
 
 A pure ASGI middleware: a declared Content-Length over the limit is refused at once; a chunked
 body is counted as it streams. Either way the body is drained (up to a bound) before the 413
@@ -8,8 +9,9 @@ goes out, so the client reads the answer instead of a reset connection.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DRAIN_LIMIT = 64 * 1024 * 1024  # past this the connection is simply answered and closed
@@ -86,3 +88,26 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class AuthenticateFirst:
+    """Routes that take credentials AND a body are refused before one byte of the body is read
+    when the credentials are missing or wrong: BodySizeLimit (inside this middleware) buffers
+    a body up front, and an anonymous caller must not make the server hold 10 MB for nothing.
+    `refusal(scope)` returns the 401 response, or None to let the request through (the route's
+    own dependency checks the credentials again, as usual)."""
+
+    def __init__(self, app: ASGIApp, refusal: Callable[[Scope], Awaitable[Response | None]]) -> None:
+        self.app = app
+        self.refusal = refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            response = await self.refusal(scope)
+            if response is not None:
+                # The body was never read: close the connection rather than parse it as the
+                # next request.
+                response.headers["connection"] = "close"
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -9,9 +9,13 @@ from typing import Annotated, Any
 import redis
 import sqlalchemy as sa
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import Scope
 
-from api.errors import ApiError
+from api.errors import ApiError, error_response
 from api.events import EventHub
+from api.limiter import ApiLimits
 from core.auth import AuthError, Principal, TokenVerifier, service_key_matches
 from core.fetch import SafeFetcher
 from core.settings import Settings
@@ -25,6 +29,7 @@ class AppState:
     verifier: TokenVerifier
     fetcher: SafeFetcher
     hub: EventHub
+    limits: ApiLimits
     resolver: Any = None  # model.ingredients.IngredientResolver, built on first use
     snapshots: Any = None  # core.observability.SnapshotStore, built on first use (api/ops.py)
     chain: Any = None  # model.chain.ProviderChain for /readyz's model check, built on first use
@@ -112,3 +117,33 @@ def user_or_service(
 User = Annotated[Principal, Depends(require_user)]
 Service = Annotated[Caller, Depends(require_service)]
 UserOrService = Annotated[Caller, Depends(user_or_service)]
+
+
+# Routes with a body and who may call them (user, service): checked before the body is read.
+CREDENTIALS_BEFORE_BODY: dict[str, tuple[bool, bool]] = {
+    "/api/extraction/submit": (True, False),
+    "/api/ingredients/standardize": (True, True),
+    "/api/ingredients/queue": (False, True),
+}
+
+
+async def refuse_before_body(scope: Scope) -> Response | None:
+    """For api.limits.AuthenticateFirst: the 401 for a body route called without valid
+    credentials, None otherwise."""
+    allowed = CREDENTIALS_BEFORE_BODY.get(scope["path"])
+    if allowed is None:
+        return None
+    state: AppState = scope["app"].state.sous
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    try:
+        await run_in_threadpool(
+            _authenticate,
+            state,
+            headers.get("authorization"),
+            headers.get("x-service-key"),
+            allow_user=allowed[0],
+            allow_service=allowed[1],
+        )
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+    return None

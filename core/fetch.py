@@ -5,26 +5,31 @@ Every hop: the scheme is http or https; the host name is resolved and EVERY addr
 IPv4-mapped and 6to4/Teredo-embedded addresses included); the connection is then made to the
 checked address itself (Host header and TLS SNI keep the name), so a second DNS answer cannot
 point elsewhere. Redirects are followed by hand, at most 3, each re-checked. Connect and read
-timeouts, an overall deadline, a streamed size cap, and the type sniffed from the bytes.
+timeouts, one overall deadline over every step, a streamed size cap, and the type sniffed from
+the bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import ipaddress
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
+from PIL import Image
 
 from core.errors import InvalidInput, SousError
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
+ADDRESS_NOT_ALLOWED = "address not allowed"
 ALLOWED_SCHEMES = ("http", "https")
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -40,6 +45,10 @@ _SIGNATURES: list[tuple[bytes, str]] = [
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 ]
+
+
+# The Pillow formats of the sniffed types: nothing else is even parsed.
+PILLOW_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
 
 
 class UnsafeUrl(InvalidInput):
@@ -68,6 +77,23 @@ def sniff_image_type(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def check_pixels(content: bytes, max_pixels: int) -> None:
+    """Refuses a decompression bomb before it is stored or queued: the dimensions come from the
+    image header alone (nothing is decoded). ImageTooLarge over `max_pixels`; InvalidInput
+    when the header cannot be read. The worker's decoder checks again (model/ocr.py)."""
+    try:
+        with Image.open(io.BytesIO(content), formats=PILLOW_FORMATS) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"image is over the limit of {max_pixels:,} pixels") from None
+    except (OSError, ValueError, SyntaxError):  # Pillow's "cannot identify", bad headers
+        raise InvalidInput("the image cannot be read: its header is damaged or not an image") from None
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} pixels ({width * height:,}); the limit is {max_pixels:,}"
+        )
 
 
 def blocked_reason(ip: IpAddress) -> str | None:
@@ -116,6 +142,11 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 class SafeFetcher:
+    """Fetches on the event loop (httpx.AsyncClient): a hanging image host holds no thread, so
+    other requests never wait behind it. Name resolution, the only blocking step, runs in a
+    small thread pool of the fetcher's own, not in the server's shared one. ONE deadline covers
+    resolution, connect, headers, every redirect and the body."""
+
     def __init__(
         self,
         *,
@@ -127,23 +158,30 @@ class SafeFetcher:
         resolver: Resolver = system_resolver,
         policy: AddressPolicy = blocked_reason,
         verify: ssl.SSLContext | bool = True,
+        resolver_threads: int = 8,
     ) -> None:
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self.deadline_seconds = deadline_seconds
         self.resolver = resolver
         self.policy = policy
-        timeout = httpx.Timeout(
+        self._timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
-        # trust_env=False: no proxy from the environment may carry the request elsewhere.
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify)
+        # Built once: loading the CA bundle per fetch would cost more than the fetch setup.
+        self._verify: ssl.SSLContext | bool = (
+            httpx.create_ssl_context(trust_env=False) if verify is True else verify
+        )
+        self._resolver_pool = ThreadPoolExecutor(resolver_threads, thread_name_prefix="sous-resolve")
 
     def close(self) -> None:
-        self._client.close()
+        # A resolution stuck in getaddrinfo cannot be interrupted; its thread ends on its own.
+        self._resolver_pool.shutdown(wait=False, cancel_futures=True)
 
     def check_url(self, url: str) -> tuple[httpx.URL, str]:
-        """The parsed URL and the checked address to connect to; UnsafeUrl when refused."""
+        """The parsed URL and the checked address to connect to; UnsafeUrl when refused. The
+        caller hears only "address not allowed"; which address and why goes to the log, so a
+        refusal does not tell an outsider what an internal name resolves to."""
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
@@ -167,53 +205,70 @@ class SafeFetcher:
             for ip in checked:
                 reason = self.policy(ip)
                 if reason:
-                    raise UnsafeUrl(f"refusing to fetch from {host!r}: {reason}")
+                    log.warning("fetch_refused", extra={"host": host, "reason": reason})
+                    raise UnsafeUrl(ADDRESS_NOT_ALLOWED)
         return parsed, str(checked[0])
 
-    def fetch(self, url: str) -> FetchedImage:
-        started = time.monotonic()
+    async def fetch(self, url: str) -> FetchedImage:
+        try:
+            async with asyncio.timeout(self.deadline_seconds):
+                return await self._fetch(url)
+        except TimeoutError:
+            raise FetchFailed(f"fetching the image took longer than {self.deadline_seconds:g}s") from None
+
+    async def _fetch(self, url: str) -> FetchedImage:
+        loop = asyncio.get_running_loop()
         current = url
-        for _hop in range(MAX_REDIRECTS + 1):
-            parsed, address = self.check_url(current)
-            request = self._client.build_request(
-                "GET",
-                parsed.copy_with(host=address),
-                headers={"Host": parsed.netloc.decode("ascii"), "Accept": "image/*"},
-                extensions={"sni_hostname": parsed.host} if parsed.scheme == "https" else {},
-            )
-            try:
-                response = self._client.send(request, stream=True)
-            except httpx.TimeoutException:
-                raise FetchFailed(f"timed out fetching {current}") from None
-            except httpx.HTTPError as exc:
-                raise FetchFailed(f"cannot fetch {current}: {exc.__class__.__name__}") from None
-            try:
-                if response.is_redirect:
-                    location = response.headers.get("location")
-                    if not location:
-                        raise FetchFailed(f"redirect without a Location from {current}")
-                    current = str(parsed.join(location))
-                    continue
-                if response.status_code != 200:
-                    raise FetchFailed(f"{current} answered HTTP {response.status_code}")
-                return self._read(response, current, started)
-            finally:
-                response.close()
+        async with httpx.AsyncClient(
+            timeout=self._timeout, follow_redirects=False, trust_env=False, verify=self._verify
+        ) as client:  # trust_env=False: no proxy from the environment may carry the request
+            for _hop in range(MAX_REDIRECTS + 1):
+                parsed, address = await loop.run_in_executor(self._resolver_pool, self.check_url, current)
+                request = client.build_request(
+                    "GET",
+                    parsed.copy_with(host=address),
+                    headers={"Host": parsed.netloc.decode("ascii"), "Accept": "image/*"},
+                    extensions={"sni_hostname": parsed.host} if parsed.scheme == "https" else {},
+                )
+                try:
+                    response = await self._send(client, request)
+                except httpx.TimeoutException:
+                    raise FetchFailed(f"timed out fetching {current}") from None
+                except httpx.HTTPError as exc:
+                    raise FetchFailed(f"cannot fetch {current}: {exc.__class__.__name__}") from None
+                try:
+                    if response.is_redirect:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise FetchFailed(f"redirect without a Location from {current}")
+                        current = str(parsed.join(location))
+                        continue
+                    if response.status_code != 200:
+                        raise FetchFailed(f"{current} answered HTTP {response.status_code}")
+                    return await self._read(response, current)
+                finally:
+                    await response.aclose()
         raise FetchFailed(f"more than {MAX_REDIRECTS} redirects")
 
-    def _read(self, response: httpx.Response, url: str, started: float) -> FetchedImage:
+    async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+        return await client.send(request, stream=True)
+
+    async def _read(self, response: httpx.Response, url: str) -> FetchedImage:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise ImageTooLarge(f"image is {int(declared):,} bytes; the limit is {self.max_bytes:,}")
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise ImageTooLarge(f"image is over the limit of {self.max_bytes:,} bytes")
-            if time.monotonic() - started > self.deadline_seconds:
-                raise FetchFailed(f"fetching {url} took longer than {self.deadline_seconds:g}s")
-            chunks.append(chunk)
+        try:
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise ImageTooLarge(f"image is over the limit of {self.max_bytes:,} bytes")
+                chunks.append(chunk)
+        except httpx.TimeoutException:
+            raise FetchFailed(f"timed out reading {url}") from None
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"cannot read {url}: {exc.__class__.__name__}") from None
         content = b"".join(chunks)
         mime = sniff_image_type(content)
         if mime is None:

@@ -222,6 +222,19 @@ def get_quota(engine: sa.Engine, user_id: uuid.UUID) -> QuotaState:
         return quota_state(conn, user_id)
 
 
+def check_quota_before_fetch(engine: sa.Engine, user_id: uuid.UUID) -> None:
+    """A read-only look at the hourly limit and the monthly quota before costly work (fetching
+    an image by URL), raising what `submit` would. Not the authoritative check: `submit`
+    checks again in its serialized transaction. A URL's bytes are unknown before the fetch, so
+    a user out of monthly quota is refused here even if the image has a cached result (an
+    upload of it, or the job's status, still returns that result)."""
+    state = get_quota(engine, user_id)
+    if state.hourly_exhausted:
+        raise RateLimited(state)
+    if state.monthly_exhausted:
+        raise QuotaExceeded(state)
+
+
 def estimate_seconds(engine: sa.Engine, workers: int) -> float:
     """Time until a job submitted now completes: the jobs ahead of it (queued and processing)
     plus itself, spread over the workers, at the mean processing time of recent jobs."""

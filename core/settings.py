@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     menu_max_image_pixels: int = Field(default=40_000_000, gt=0)
     # Seconds between SSE keep-alive comments on /api/extraction/events.
     api_sse_ping_seconds: float = Field(default=15.0, gt=0)
+    # Per-user limits on costly resources (issue 13; docs/api.md lists every limit).
+    # One deadline for an image fetch: DNS, connect, headers, every redirect and the body.
+    menu_fetch_deadline_seconds: float = Field(default=30.0, gt=0)
+    # Image fetches one user may have in flight at once (all API processes); 429 beyond.
+    menu_fetch_per_user: int = Field(default=3, gt=0)
+    # Image fetches one API process runs at once (all users); 503 FETCH_CAPACITY beyond.
+    menu_fetch_per_process: int = Field(default=64, gt=0)
+    # Open /api/extraction/events streams per user (all API processes); 429 beyond.
+    api_sse_streams_per_user: int = Field(default=3, gt=0)
+    # /api/ingredients/standardize items per user per clock hour (the service key is exempt).
+    api_standardize_items_per_hour: int = Field(default=2000, gt=0)
     # Comma-separated networks (CIDR) whose clients may read /metrics without the service key
     # (Prometheus on the box). Everything else, and every other ops route, needs SERVICE_API_KEY.
     metrics_allowed_networks: str = "127.0.0.0/8,::1/128"

@@ -40,7 +40,7 @@ def base_env(db_url: str) -> dict[str, str]:
         LOCAL_LLM_ENABLED="true",
         LOCAL_LLM_MODEL="qwen3-8b-instruct",
         LOCAL_LLM_TIMEOUT_MS="150000",  # as in bench.py: a chunk of 4 takes ~35 s on this profile
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL="INFO",  # the appliance default (.env.example); issue 13
     )
 
 

@@ -42,7 +42,7 @@ def api_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         SUPABASE_JWT_SECRET=JWT_SECRET,
         SERVICE_API_KEY=SERVICE_KEY,
         LLM_PROVIDERS="rules",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL="INFO",  # the appliance default (.env.example); issue 13
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)

@@ -98,7 +98,7 @@ def test_dashboard_renders_in_chromium(
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "SUPABASE_JWT_SECRET": JWT_SECRET,
         "SERVICE_API_KEY": SERVICE_KEY,
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": "INFO",  # the appliance default; issue 13
     }
     try:
         with stack(database_url, redis_url, **extra) as s:

@@ -41,7 +41,7 @@ def test_metrics_add_up_across_processes(engine: sa.Engine, database_url: str, r
         "SERVICE_API_KEY": SERVICE_KEY,
         "OBS_SNAPSHOT_SECONDS": "0.5",
         "QUEUE_MAX_ATTEMPTS": "1",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",  # the appliance default; issue 13
     }
     try:
         _drive_and_compare(engine, database_url, redis_url, metrics_dir, extra)

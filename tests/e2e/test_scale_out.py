@@ -26,7 +26,7 @@ BOX_ENV = {
     "WORKER_INTERVAL_SECONDS": "1",
     "QUEUE_BATCH_LIMIT": "200",
     "QUEUE_CHUNK_MAX_ITEMS": "20",
-    "LOG_LEVEL": "WARNING",
+    "LOG_LEVEL": "INFO",  # the appliance default; issue 13
 }
 
 

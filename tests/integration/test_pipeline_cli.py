@@ -18,7 +18,7 @@ def sous(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("QUEUE_", "DRY_RUN", "ROLLOUT_"))}
     return subprocess.run(
         [sys.executable, "-m", "worker.cli", *args],
-        env={**base, "LLM_PROVIDERS": "rules", "QUEUE_SOURCE": "any", "LOG_LEVEL": "WARNING", **env},
+        env={**base, "LLM_PROVIDERS": "rules", "QUEUE_SOURCE": "any", "LOG_LEVEL": "INFO", **env},
         capture_output=True,
         text=True,
         timeout=60,
