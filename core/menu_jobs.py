@@ -36,6 +36,12 @@ class QuotaExceeded(SousError):
 
     def __init__(self, state: QuotaState) -> None:
         self.state = state
+        if state.monthly_uploads_exhausted:
+            super().__init__(
+                f"monthly upload limit reached: {state.monthly_uploads_used} of "
+                f"{state.limits.monthly_uploads} (profiles.plan_limits.monthly_uploads)"
+            )
+            return
         super().__init__(
             f"monthly extraction quota reached: {state.monthly_used} of {state.limits.monthly} "
             f"on the {state.limits.plan} plan"
@@ -101,6 +107,8 @@ def submit(
         state = quota_state(conn, user_id)
         if state.hourly_exhausted:
             raise RateLimited(state)
+        if state.monthly_uploads_exhausted:
+            raise QuotaExceeded(state)
         same = db.fetch_one(
             conn,
             "menu_find_same",

@@ -64,10 +64,11 @@ def split_by_budget(
     return chunks
 
 
-def chunk_job_id(prefix: str, fences: Iterable[tuple[int, int]]) -> str:
+def chunk_job_id(prefix: str, fences: Iterable[tuple[int | str, int]]) -> str:
     """A deterministic RQ job id for the exact (row id, attempt) pairs of a chunk."""
     digest = hashlib.sha256()
-    for row_id, attempt in sorted(fences):
+    # Ids of one table are all ints (numeric order, as before) or all strings (uuid, text).
+    for row_id, attempt in sorted(fences, key=lambda f: (str(f[0]).zfill(20), f[1])):
         digest.update(f"{row_id}:{attempt};".encode())
     return f"{prefix}-{digest.hexdigest()[:24]}"
 

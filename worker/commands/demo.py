@@ -8,6 +8,7 @@ NOTIFY picks them up.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import uuid
 from importlib import resources
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     job: dict[str, Any] | None = None
     while True:
         with engine.connect() as conn:
-            rows = db.fetch_all(conn, "demo_status_counts", {"ids": ids})
+            rows = db.fetch_all(conn, "demo_status_counts", {"ids": json.dumps(ids)})
         counts = {str(r["status"]): int(r["n"]) for r in rows}
         job = menu_jobs.get_user_job(engine, DEMO_USER, uuid.UUID(menu_id)) if menu_id else None
         live = counts.get("pending", 0) + counts.get("processing", 0)
