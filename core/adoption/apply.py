@@ -20,7 +20,7 @@ from core.errors import SousError
 
 log = logging.getLogger(__name__)
 
-TABLES = [QUEUE.name, PROFILES.name, MENU_JOBS.name, "ocr_jobs", LOG_TABLE, PLANS_VIEW] + [
+TABLES = [QUEUE.name, PROFILES.name, MENU_JOBS.name, "ocr_jobs", LOG_TABLE, PLANS_VIEW, "alembic_version"] + [
     t.name for t in INTERNAL_TABLES
 ]
 

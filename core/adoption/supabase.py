@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 API_ROLES = "PUBLIC, anon, authenticated"
 MENU_FK = "menu_extraction_jobs_user_id_auth_users_fkey"
+VERSION_TABLE = "alembic_version"  # created by alembic in the same transaction, before the plan
 
 
 def plan(p: Planner) -> None:
@@ -104,16 +105,23 @@ def _functions(p: Planner) -> None:
 
 
 def _internal_tables(p: Planner) -> None:
-    names = [t.name for t in INTERNAL_TABLES] + [LOG_TABLE, PLANS_VIEW]
+    identity = {t.name: f"{t.name}_id_seq" for t in INTERNAL_TABLES if "IDENTITY" in t.create_key}
+    identity[LOG_TABLE] = f"{LOG_TABLE}_seq_seq"
+    names = [t.name for t in INTERNAL_TABLES] + [LOG_TABLE, PLANS_VIEW, VERSION_TABLE]
     for name in names:
         info = p.catalog.tables.get(name)
         created = name in p.plan.created
         readable = info is not None and any(
             any(info.privileges.get(role, (False, False))) for role in ("anon", "authenticated")
         )
-        if created or readable:
-            p.step(
-                "grant",
-                f"revoke everything on {name} from PUBLIC, anon, authenticated; grant it to service_role",
-                f"REVOKE ALL ON {name} FROM {API_ROLES};\nGRANT ALL ON {name} TO service_role",
-            )
+        if not created and not readable:
+            continue
+        sql = f"REVOKE ALL ON {name} FROM {API_ROLES};\nGRANT ALL ON {name} TO service_role"
+        if created and name in identity:
+            # Supabase's default privileges also open the identity's sequence to the API roles.
+            sql += f";\nREVOKE ALL ON SEQUENCE {identity[name]} FROM {API_ROLES}"
+        p.step(
+            "grant",
+            f"revoke everything on {name} from PUBLIC, anon, authenticated; grant it to service_role",
+            sql,
+        )

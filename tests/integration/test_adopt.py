@@ -1,0 +1,191 @@
+"""`sous migrate` on a database shaped like the app's Supabase project (tests/supabase_shape.py):
+adopted in place, idempotent, closed to the API roles, and given back exactly by the downgrade;
+an incompatible table is refused with one line per problem and nothing changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from psycopg import errors
+
+from core import migrate, queue
+from core.adoption import apply
+from core.db import create_engine, libpq_url
+from tests import supabase_shape as shape
+
+INTERNAL = (
+    "ingredient_canonical_cache",
+    "ingredient_match_shadow",
+    "queue_runs",
+    "extraction_uploads",
+    "menu_images",
+    "sous_schema_changes",
+    "sous_user_plans",
+    "alembic_version",
+)
+CLAIM = "SELECT * FROM claim_ingredient_match_queue(1, 'x', 60, 'any', 'any')"
+
+
+def sous(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "INFO"}
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", "migrate", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _as(conn: psycopg.Connection, role: str, sql: str, sub: str | None = None) -> list[tuple[object, ...]]:
+    """Runs sql as `role` (with a JWT subject), in a transaction that is rolled back."""
+    with conn.transaction(force_rollback=True):
+        if sub:
+            conn.execute("SELECT set_config('request.jwt.claim.sub', %s, true)", (sub,))
+        conn.execute(f"SET LOCAL ROLE {role}")
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("name", ["uuid", "bigint"])
+def test_supabase_shape_is_adopted_in_place_and_given_back(fresh_db: str, name: str) -> None:
+    kind = shape.SHAPES[name]
+    shape.build(fresh_db, kind)
+    before = shape.schema_dump(fresh_db)
+    tables = {"ingredient_match_queue": "ingredient_match_queue", "ocr_jobs": "menu_extraction_jobs"}
+    tables["profiles"] = "profiles"
+    cols = {t: shape.columns(fresh_db, t) for t in tables}
+    data = {t: shape.rows(fresh_db, t, [c for c, _ in cols[t]]) for t in tables}
+
+    planned = sous(fresh_db, "--plan")
+    assert planned.returncode == 0, planned.stderr
+    assert "rename   rename table ocr_jobs -> menu_extraction_jobs" in planned.stdout
+    assert "add column ingredient_match_queue.attempt_count integer NOT NULL DEFAULT 0" in planned.stdout
+    assert "replace function claim_ingredient_match_queue" in planned.stdout
+    assert shape.schema_dump(fresh_db) == before  # --plan changes nothing
+
+    migrate.upgrade(fresh_db)
+    after = shape.schema_dump(fresh_db)
+    migrate.upgrade(fresh_db)
+    engine = create_engine(fresh_db, pool_size=1)
+    try:
+        with engine.begin() as conn:  # the planner itself, past alembic's version check
+            assert apply.upgrade(conn, "again").steps == []
+    finally:
+        engine.dispose()
+    assert shape.schema_dump(fresh_db) == after
+
+    # Every pre-existing column keeps its type, every row its values.
+    for old, new in tables.items():
+        assert shape.columns(fresh_db, new)[: len(cols[old])] == cols[old]
+        assert shape.rows(fresh_db, new, [c for c, _ in cols[old]]) == data[old]
+
+    url = libpq_url(fresh_db)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'ocr_jobs'").fetchone() == ("v",)
+        policies = {
+            r[0]
+            for r in conn.execute(
+                "SELECT policyname FROM pg_policies WHERE tablename = 'menu_extraction_jobs'"
+            )
+        }
+        assert policies == {
+            "Users can view their own OCR jobs",
+            "Users can create their own OCR jobs",
+            "sous_menu_jobs_read_own",
+        }
+        published = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_publication_tables WHERE pubname = 'supabase_realtime'"
+            )
+        }
+        assert "menu_extraction_jobs" in published
+        fk = conn.execute(
+            "SELECT confrelid::regclass::text FROM pg_constraint "
+            "WHERE conrelid = 'menu_extraction_jobs'::regclass AND contype = 'f'"
+        ).fetchall()
+        assert fk == [("auth.users",)]
+        for role in ("anon", "authenticated"):
+            for sql in [CLAIM, "SELECT requeue_expired_ingredient_match_queue(1, 'x')"] + [
+                f"SELECT * FROM {t}" for t in INTERNAL
+            ]:
+                with pytest.raises(errors.InsufficientPrivilege):
+                    _as(conn, role, sql)
+        assert _as(conn, "service_role", CLAIM) is not None
+        mine = _as(
+            conn, "authenticated", "SELECT DISTINCT user_id::text FROM menu_extraction_jobs", shape.USER_A
+        )
+        assert mine == [(shape.USER_A,)]
+        assert len(_as(conn, "authenticated", "SELECT * FROM menu_extraction_jobs", shape.USER_A)) == 4
+        assert _as(conn, "anon", "SELECT * FROM menu_extraction_jobs") == []
+        # The old app's readers, through the view, see their own rows only too.
+        assert len(_as(conn, "authenticated", "SELECT * FROM ocr_jobs", shape.USER_B)) == 4
+        # Plans come from whichever column keys profiles.
+        plan = conn.execute("SELECT plan FROM sous_user_plans WHERE user_id = %s", (shape.USER_A,)).fetchone()
+        assert plan == (("premium",) if kind.profiles_key == "id" else ("enterprise",))
+
+    migrate.downgrade(fresh_db)
+    assert shape.schema_dump(fresh_db) == before
+    for old in tables:
+        assert shape.rows(fresh_db, old, [c for c, _ in cols[old]]) == data[old]
+
+
+def test_claims_work_with_uuid_ids(fresh_db: str) -> None:
+    """The queue operations of core/queue.py on uuid ids and text recipe ids."""
+    shape.build(fresh_db, shape.SHAPES["uuid"])
+    migrate.upgrade(fresh_db)
+    engine = create_engine(fresh_db, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            ids = queue.insert_rows(conn, [{"raw_name": "1 cup milk", "recipe_ingredient_id": "r-7"}])
+            assert isinstance(ids[0], str) and len(ids[0]) == 36
+            claimed = queue.claim_rows(conn, limit=100, resolver="t", lease_seconds=60)
+            assert {r.id for r in claimed} >= set(ids)
+            res = queue.Resolution("milk", "cup", 1, 0.9, "rules")
+            assert queue.complete_rows(conn, [(r, res) for r in claimed]) == {r.id for r in claimed}
+            row = queue.get_row(conn, str(ids[0]))
+            assert row is not None and row["status"] == "resolved" and row["recipe_ingredient_id"] == "r-7"
+            assert queue.get_row(conn, "12345") is None  # not a uuid: not found, not an error
+            assert (
+                conn.execute(
+                    sa.text("SELECT count(*) FROM ingredient_match_queue WHERE status = 'pending'")
+                ).scalar()
+                == 0
+            )
+    finally:
+        engine.dispose()
+
+
+def test_an_incompatible_table_is_refused_and_nothing_changes(fresh_db: str) -> None:
+    url = libpq_url(fresh_db)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE ingredient_match_queue (id bigint PRIMARY KEY, raw_name text, status text, "
+            "attempt_count text, confidence jsonb)"
+        )
+        conn.execute(
+            "INSERT INTO ingredient_match_queue VALUES "
+            "(1, 'x', 'pending', '0', NULL), (2, 'y', 'done', '1', NULL)"
+        )
+        conn.execute("CREATE TABLE ocr_jobs (id uuid PRIMARY KEY, user_id uuid, status text)")
+    before = shape.schema_dump(fresh_db)
+    result = sous(fresh_db)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("sous migrate: cannot adopt")]
+    prefix = "sous migrate: cannot adopt ingredient_match_queue."
+    assert lines == [
+        prefix + "attempt_count: is text; needed: one of bigint, integer, smallint",
+        prefix
+        + "confidence: is jsonb; needed: one of bigint, double precision, integer, numeric, real, smallint",
+        prefix
+        + "status: holds 'done' in 1 rows; needed: one of pending, processing, resolved, failed, rejected",
+    ]
+    assert shape.schema_dump(fresh_db) == before
+    assert sous(fresh_db, "--plan").returncode == 2
