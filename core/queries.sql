@@ -170,27 +170,19 @@ SELECT extract(epoch FROM now() - min(created_at)) FROM ingredient_match_queue W
 SELECT count(*) FROM ingredient_match_queue
  WHERE status = 'processing' AND processing_lease_expires_at < now();
 
--- name: shadow_report_summary
--- Each row's latest shadow answer against its final live outcome (terminal rows only).
+-- name: shadow_report_rows
+-- Each shadowed row's latest dry-run answer beside the live row as JSON, so the report can read
+-- whichever of the app's columns hold the nightly job's answers (SHADOW_COMPARE_COLUMNS).
 WITH latest AS (
   SELECT DISTINCT ON (s.queue_id) s.*
     FROM ingredient_match_shadow s
    ORDER BY s.queue_id, s.id DESC
 )
-SELECT l.queue_id, q.cleaned_name, l.status AS shadow_status, l.canonical_name AS shadow_canonical,
-       l.resolved_unit AS shadow_unit, l.provider AS shadow_provider, l.model AS shadow_model,
-       q.status AS live_status, q.canonical_name AS live_canonical, q.resolved_unit AS live_unit,
-       q.provider AS live_provider,
-       (l.status = q.status
-        AND lower(coalesce(l.canonical_name, '')) = lower(coalesce(q.canonical_name, ''))) AS agree
+SELECT l.queue_id, q.cleaned_name, l.status AS shadow_status, l.canonical_name AS shadow_canonical_name,
+       l.resolved_unit AS shadow_resolved_unit, l.resolved_quantity AS shadow_resolved_quantity,
+       l.provider AS shadow_provider, l.model AS shadow_model, to_jsonb(q) AS live
   FROM latest l JOIN ingredient_match_queue q ON q.id = l.queue_id
- WHERE q.status IN ('resolved', 'rejected', 'failed')
  ORDER BY l.queue_id;
-
--- name: shadow_report_pending
-SELECT count(DISTINCT s.queue_id) FROM ingredient_match_shadow s
-  JOIN ingredient_match_queue q ON q.id = s.queue_id
- WHERE q.status NOT IN ('resolved', 'rejected', 'failed');
 
 -- ===================================================================== menu extraction jobs
 

@@ -189,3 +189,43 @@ def test_an_incompatible_table_is_refused_and_nothing_changes(fresh_db: str) -> 
     ]
     assert shape.schema_dump(fresh_db) == before
     assert sous(fresh_db, "--plan").returncode == 2
+
+
+def test_shadow_report_compares_with_the_nightly_jobs_columns(fresh_db: str) -> None:
+    """Dry-run answers for the legacy pending rows; the nightly job then resolves them into its
+    own columns (matched_name, matched_unit); the report compares per field."""
+    from tests.integration.test_pipeline_chunks import CountingResolver, make_settings
+    from worker.cycle import CycleRunner
+    from worker.fleet import InlineFleet
+    from worker.shadow import shadow_report
+    from worker.tasks import ChunkRunner
+
+    shape.build(fresh_db, shape.SHAPES["uuid"])
+    migrate.upgrade(fresh_db)
+    engine = create_engine(fresh_db, pool_size=2)
+    try:
+        dry = make_settings(fresh_db, dry_run=True)
+        resolver = CountingResolver()
+        assert (
+            CycleRunner(engine, dry, resolver, InlineFleet(ChunkRunner(engine, dry, resolver)))
+            .run("drain")
+            .claimed
+            == 15
+        )
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE ingredient_match_queue SET status = 'resolved', "
+                    "matched_name = CASE WHEN cleaned_name = 'flour' THEN 'wheat flour' ELSE cleaned_name END "
+                    "WHERE status = 'pending'"
+                )
+            )
+            report = shadow_report(conn, columns="canonical_name=matched_name,resolved_unit=matched_unit")
+    finally:
+        engine.dispose()
+    flour = sum(1 for d in report["disagreements"] if d["name"] == "flour")
+    assert report["compared"] == 15 and flour == 5 == report["disagreements_total"]
+    assert report["fields"]["canonical_name"] == {"compared": 15, "agree": 10, "agreement_pct": 66.67}
+    assert report["fields"]["resolved_unit"]["compared"] == 0  # neither side has a unit for a bare name
+    sample = report["disagreements"][0]["fields"]
+    assert sample == {"canonical_name": {"sous": "flour", "app": "wheat flour", "column": "matched_name"}}
