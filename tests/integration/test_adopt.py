@@ -17,6 +17,11 @@ from core import migrate, queue
 from core.adoption import apply
 from core.db import create_engine, libpq_url
 from tests import supabase_shape as shape
+from tests.integration.test_pipeline_chunks import CountingResolver, make_settings
+from worker.cycle import CycleRunner
+from worker.fleet import InlineFleet
+from worker.shadow import shadow_report
+from worker.tasks import ChunkRunner
 
 INTERNAL = (
     "ingredient_canonical_cache",
@@ -194,12 +199,6 @@ def test_an_incompatible_table_is_refused_and_nothing_changes(fresh_db: str) -> 
 def test_shadow_report_compares_with_the_nightly_jobs_columns(fresh_db: str) -> None:
     """Dry-run answers for the legacy pending rows; the nightly job then resolves them into its
     own columns (matched_name, matched_unit); the report compares per field."""
-    from tests.integration.test_pipeline_chunks import CountingResolver, make_settings
-    from worker.cycle import CycleRunner
-    from worker.fleet import InlineFleet
-    from worker.shadow import shadow_report
-    from worker.tasks import ChunkRunner
-
     shape.build(fresh_db, shape.SHAPES["uuid"])
     migrate.upgrade(fresh_db)
     engine = create_engine(fresh_db, pool_size=2)
