@@ -215,7 +215,8 @@ def test_shadow_report_compares_with_the_nightly_jobs_columns(fresh_db: str) -> 
             conn.execute(
                 sa.text(
                     "UPDATE ingredient_match_queue SET status = 'resolved', "
-                    "matched_name = CASE WHEN cleaned_name = 'flour' THEN 'wheat flour' ELSE cleaned_name END "
+                    "matched_name = CASE WHEN cleaned_name = 'flour' THEN 'wheat flour' "
+                    "ELSE cleaned_name END "
                     "WHERE status = 'pending'"
                 )
             )
