@@ -28,7 +28,7 @@ UPDATE ingredient_match_queue q
        last_error = NULL,
        processing_lease_expires_at = NULL,
        needs_ingredient_review = false,
-       needs_unit_review = q.needs_unit_review AND r.resolved_unit IS NULL
+       needs_unit_review = coalesce(q.needs_unit_review, false) AND r.resolved_unit IS NULL
   FROM jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)) AS r
  WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt_count
 RETURNING q.id;
@@ -76,10 +76,10 @@ RETURNING q.id;
 -- integer or uuid) and the id take the table's types; ids come back in input order.
 INSERT INTO ingredient_match_queue
        (raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id,
-        needs_ingredient_review, needs_unit_review)
+        needs_ingredient_review, needs_unit_review, status)
 SELECT r.raw_name, coalesce(r.cleaned_name, r.raw_name), r.raw_unit,
        coalesce(r.source, 'scraper'), r.recipe_ingredient_id,
-       coalesce(r.needs_ingredient_review, true), coalesce(r.needs_unit_review, false)
+       coalesce(r.needs_ingredient_review, true), coalesce(r.needs_unit_review, false), 'pending'
   FROM ROWS FROM (jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)))
        WITH ORDINALITY AS r
  ORDER BY r.ordinality
@@ -112,7 +112,7 @@ LISTEN ingredient_match_queue;
 -- name: dispatch_pending_count
 SELECT count(*) FROM ingredient_match_queue
  WHERE status = 'pending'
-   AND (CAST(:source AS text) = 'any' OR source = CAST(:source AS text));
+   AND (CAST(:source AS text) = 'any' OR coalesce(source, 'scraper') = CAST(:source AS text));
 
 -- name: dispatch_run_insert
 INSERT INTO queue_runs
@@ -144,10 +144,10 @@ ON CONFLICT (normalized_name, model, prompt_version) DO UPDATE
 -- model and prompt version are skipped, so the shadow table is the memory of what was done.
 SELECT q.* FROM ingredient_match_queue q
  WHERE q.status = 'pending'
-   AND (CAST(:source AS text) = 'any' OR q.source = CAST(:source AS text))
+   AND (CAST(:source AS text) = 'any' OR coalesce(q.source, 'scraper') = CAST(:source AS text))
    AND (CAST(:review_mode AS text) = 'any'
-        OR (CAST(:review_mode AS text) = 'ingredient' AND q.needs_ingredient_review)
-        OR (CAST(:review_mode AS text) = 'unit' AND q.needs_unit_review))
+        OR (CAST(:review_mode AS text) = 'ingredient' AND coalesce(q.needs_ingredient_review, true))
+        OR (CAST(:review_mode AS text) = 'unit' AND coalesce(q.needs_unit_review, false)))
    AND NOT EXISTS (SELECT 1 FROM ingredient_match_shadow s
                     WHERE s.queue_id = q.id AND s.model = CAST(:model AS text)
                       AND s.prompt_version = CAST(:prompt_version AS text))

@@ -1,6 +1,7 @@
 """The SQL functions sous installs. The claim and requeue RPCs keep the signatures the existing
 app calls, and work with whatever the queue table holds: they return the table's own row type
-and compare ids with ids, so bigint, uuid or text keys all work."""
+and compare ids with ids, so bigint, uuid or text keys all work. Rows an old writer inserted
+without source or review flags (NULL) count as a scraper row that needs its ingredient named."""
 
 from __future__ import annotations
 
@@ -75,10 +76,10 @@ BEGIN
            OR (q.status = 'processing'
                AND q.processing_lease_expires_at < now()
                AND q.attempt_count < v_max))
-      AND (p_source = 'any' OR q.source = p_source)
+      AND (p_source = 'any' OR coalesce(q.source, 'scraper') = p_source)
       AND (p_review_mode = 'any'
-           OR (p_review_mode = 'ingredient' AND q.needs_ingredient_review)
-           OR (p_review_mode = 'unit' AND q.needs_unit_review))
+           OR (p_review_mode = 'ingredient' AND coalesce(q.needs_ingredient_review, true))
+           OR (p_review_mode = 'unit' AND coalesce(q.needs_unit_review, false)))
     ORDER BY q.created_at, q.id
     LIMIT greatest(p_limit, 0)
     FOR UPDATE SKIP LOCKED
@@ -87,7 +88,7 @@ BEGIN
      SET status = 'processing',
          resolver = p_resolver,
          processing_started_at = now(),
-         processing_lease_expires_at = now() + make_interval(secs => p_lease_seconds),
+         processing_lease_expires_at = now() + make_interval(secs => coalesce(p_lease_seconds, 180)),
          attempt_count = q.attempt_count + 1
     FROM candidates c
    WHERE q.id = c.id

@@ -182,6 +182,16 @@ class Planner:
         if id_col is None:
             return
         self.plan.queue_id_type = id_col.data_type
+        if "processing_lease_expires_at" not in info.columns and "status" in info.columns:
+            held = self._scalar(
+                "SELECT count(*) FROM ingredient_match_queue WHERE status::text = 'processing'"
+            )
+            if held:
+                self.plan.notes.append(
+                    f"{held} ingredient_match_queue rows are 'processing' without a lease (claimed "
+                    "before sous): sous leaves them to whoever holds them; set them back to 'pending' "
+                    "to hand them over"
+                )
         self.unique_key(QUEUE, info, QUEUE.name)
         if id_col.base_type == "uuid" and id_col.default is None:
             self.step(

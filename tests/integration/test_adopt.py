@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 from psycopg import errors
 
-from core import migrate, queue
+from core import menu_jobs, migrate, queue
 from core.adoption import apply
 from core.db import create_engine, libpq_url
 from tests import supabase_shape as shape
@@ -131,9 +132,22 @@ def test_supabase_shape_is_adopted_in_place_and_given_back(fresh_db: str, name: 
         assert _as(conn, "anon", "SELECT * FROM menu_extraction_jobs") == []
         # The old app's readers, through the view, see their own rows only too.
         assert len(_as(conn, "authenticated", "SELECT * FROM ocr_jobs", shape.USER_B)) == 4
-        # Plans come from whichever column keys profiles.
-        plan = conn.execute("SELECT plan FROM sous_user_plans WHERE user_id = %s", (shape.USER_A,)).fetchone()
-        assert plan == (("premium",) if kind.profiles_key == "id" else ("enterprise",))
+    # Plans and the app's plan_limits keys come from whichever column keys profiles.
+    engine = create_engine(fresh_db, pool_size=1)
+    try:
+        state = menu_jobs.get_quota(engine, uuid.UUID(shape.USER_A))
+    finally:
+        engine.dispose()
+    if kind.profiles_key == "id":  # plan_limits {"ocr_jobs": 7, "monthly_uploads": 9}
+        assert (state.limits.plan, state.limits.monthly, state.limits.monthly_uploads) == ("premium", 7, 9)
+        assert state.as_json()["monthlyUploads"] == {"limit": 9, "used": 0, "remaining": 9}
+    else:  # keyed by user_id, no plan_limits column before sous: added with its default
+        assert (state.limits.plan, state.limits.monthly, state.limits.monthly_uploads) == (
+            "enterprise",
+            None,
+            None,
+        )
+    assert state.monthly_used == 4  # the old ocr_jobs rows of this month count
 
     migrate.downgrade(fresh_db)
     assert shape.schema_dump(fresh_db) == before
