@@ -241,3 +241,44 @@ def rows(url: str, table: str, cols: list[str]) -> list[str]:
             str(r[0])
             for r in conn.execute(f"SELECT row({listed})::text FROM {table} ORDER BY id::text").fetchall()
         ]
+
+
+# A third shape, without Supabase: serial integer ids, uuid recipe ids, a varchar status with no
+# CHECK, NULL review flags from an old writer, menu_extraction_jobs already there (no ocr_jobs),
+# profiles keyed by user_id with an enum plan and json plan_limits.
+PLAIN = """
+CREATE TYPE plan_tier AS ENUM ('free', 'premium', 'enterprise');
+CREATE TABLE ingredient_match_queue (
+  id serial PRIMARY KEY,
+  created_at timestamp NOT NULL DEFAULT now(),
+  recipe_ingredient_id uuid,
+  raw_name varchar(500),
+  cleaned_name varchar(500),
+  needs_ingredient_review boolean,
+  status varchar(16) NOT NULL DEFAULT 'pending',
+  attempt_count integer,
+  confidence numeric(4, 3),
+  reviewer_note text
+);
+INSERT INTO ingredient_match_queue (recipe_ingredient_id, raw_name, cleaned_name, status, attempt_count)
+SELECT CASE WHEN g % 2 = 0 THEN gen_random_uuid() END, '1 tsp salt ' || g, 'salt ' || g,
+       (ARRAY['pending', 'resolved', 'failed'])[1 + g % 3], CASE WHEN g % 3 = 1 THEN 1 END
+  FROM generate_series(1, 30) g;
+CREATE TABLE menu_extraction_jobs (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  user_id uuid NOT NULL,
+  image_url text,
+  status text NOT NULL DEFAULT 'queued',
+  result json,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO menu_extraction_jobs (user_id, status) VALUES
+  ('11111111-1111-4111-8111-111111111111', 'completed'), ('11111111-1111-4111-8111-111111111111', 'queued');
+CREATE TABLE profiles (user_id uuid PRIMARY KEY, plan plan_tier NOT NULL DEFAULT 'free', plan_limits json);
+INSERT INTO profiles VALUES ('11111111-1111-4111-8111-111111111111', 'premium', '{"ocr_jobs": 3}');
+"""
+
+
+def build_plain(url: str) -> None:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(PLAIN)

@@ -75,7 +75,7 @@ BEGIN
       AND (q.status = 'pending'
            OR (q.status = 'processing'
                AND q.processing_lease_expires_at < now()
-               AND q.attempt_count < v_max))
+               AND coalesce(q.attempt_count, 0) < v_max))
       AND (p_source = 'any' OR coalesce(q.source, 'scraper') = p_source)
       AND (p_review_mode = 'any'
            OR (p_review_mode = 'ingredient' AND coalesce(q.needs_ingredient_review, true))
@@ -89,7 +89,7 @@ BEGIN
          resolver = p_resolver,
          processing_started_at = now(),
          processing_lease_expires_at = now() + make_interval(secs => coalesce(p_lease_seconds, 180)),
-         attempt_count = q.attempt_count + 1
+         attempt_count = coalesce(q.attempt_count, 0) + 1
     FROM candidates c
    WHERE q.id = c.id
   RETURNING q.*;
@@ -116,7 +116,7 @@ BEGIN
     FOR UPDATE SKIP LOCKED
   )
   UPDATE ingredient_match_queue q
-     SET status = CASE WHEN q.attempt_count >= v_max THEN 'failed' ELSE 'pending' END,
+     SET status = CASE WHEN coalesce(q.attempt_count, 0) >= v_max THEN 'failed' ELSE 'pending' END,
          last_error = coalesce(p_error, 'lease expired'),
          processing_lease_expires_at = NULL
     FROM expired e

@@ -243,3 +243,37 @@ def test_shadow_report_compares_with_the_nightly_jobs_columns(fresh_db: str) -> 
     assert report["fields"]["resolved_unit"]["compared"] == 0  # neither side has a unit for a bare name
     sample = report["disagreements"][0]["fields"]
     assert sample == {"canonical_name": {"sous": "flour", "app": "wheat flour", "column": "matched_name"}}
+
+
+def test_a_plain_postgres_shape_is_adopted_and_given_back(fresh_db: str) -> None:
+    """No Supabase; serial ids, varchar status without CHECK, NULL attempts and review flags,
+    an existing menu_extraction_jobs, profiles with an enum plan and json plan_limits."""
+    shape.build_plain(fresh_db)
+    before = shape.schema_dump(fresh_db)
+    queue_cols = [c for c, _ in shape.columns(fresh_db, "ingredient_match_queue")]
+    data = shape.rows(fresh_db, "ingredient_match_queue", queue_cols)
+    migrate.upgrade(fresh_db)
+    after = shape.schema_dump(fresh_db)
+    assert "sous_menu_jobs_read_own" not in after and "ingredient_match_queue_sous_status_check" in after
+    engine = create_engine(fresh_db, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            assert apply.upgrade(conn, "again").steps == []
+            ids = queue.insert_rows(conn, [{"raw_name": "2 eggs", "recipe_ingredient_id": str(uuid.uuid4())}])
+            assert isinstance(ids[0], int)
+            claimed = queue.claim_rows(
+                conn, limit=100, resolver="t", lease_seconds=60, review_mode="ingredient"
+            )
+            assert len(claimed) == 11 and all(r.attempt == 1 for r in claimed)  # 10 old pending + 1
+            res = queue.Resolution("salt", "tsp", 1, 0.9, "rules")
+            assert queue.complete_rows(conn, [(r, res) for r in claimed]) == {r.id for r in claimed}
+        state = menu_jobs.get_quota(engine, uuid.UUID(shape.USER_A))
+        assert (state.limits.plan, state.limits.monthly, state.monthly_used) == ("premium", 3, 2)
+    finally:
+        engine.dispose()
+    assert shape.schema_dump(fresh_db) == after
+    migrate.downgrade(fresh_db)
+    assert shape.schema_dump(fresh_db) == before
+    rows_after = shape.rows(fresh_db, "ingredient_match_queue", queue_cols)
+    finished = [r for r in data if ",pending," not in r]
+    assert len(finished) == 20 and set(finished) <= set(rows_after) and len(rows_after) == 31
