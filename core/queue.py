@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import db
-from core.errors import DatabaseError
+from core.errors import DatabaseError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,18 @@ def insert_rows(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[Row
     """Inserts queue rows (keys: raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id)."""
     if not rows:
         return []
-    return [row_id(r["id"]) for r in db.fetch_all(conn, "insert_rows", {"rows": _rows_param(rows)})]
+    try:
+        found = db.fetch_all(conn, "insert_rows", {"rows": _rows_param(rows)})
+    except DatabaseError as exc:
+        if _sqlstate(exc) in INVALID_ID_STATES:  # "abc" for an integer recipe_ingredient_id
+            raise InvalidInput(f"a row does not fit ingredient_match_queue: {exc}") from None
+        raise
+    return [row_id(r["id"]) for r in found]
+
+
+def _sqlstate(exc: DatabaseError) -> str | None:
+    state = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+    return None if state is None else str(state)
 
 
 def get_row(conn: sa.Connection, raw_id: str) -> dict[str, Any] | None:
@@ -204,8 +215,7 @@ def get_row(conn: sa.Connection, raw_id: str) -> dict[str, Any] | None:
         with conn.begin_nested():
             row = db.fetch_one(conn, "get_row", {"id": raw_id})
     except DatabaseError as exc:
-        state = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
-        if state is not None and str(state) in INVALID_ID_STATES:
+        if _sqlstate(exc) in INVALID_ID_STATES:
             return None
         raise
     if row is not None:

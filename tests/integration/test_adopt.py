@@ -17,6 +17,7 @@ from psycopg import errors
 from core import menu_jobs, migrate, queue
 from core.adoption import apply
 from core.db import create_engine, libpq_url
+from core.errors import InvalidInput
 from tests import supabase_shape as shape
 from tests.integration.test_pipeline_chunks import CountingResolver, make_settings
 from worker.cycle import CycleRunner
@@ -269,6 +270,8 @@ def test_a_plain_postgres_shape_is_adopted_and_given_back(fresh_db: str) -> None
             assert queue.complete_rows(conn, [(r, res) for r in claimed]) == {r.id for r in claimed}
         state = menu_jobs.get_quota(engine, uuid.UUID(shape.USER_A))
         assert (state.limits.plan, state.limits.monthly, state.monthly_used) == ("premium", 3, 2)
+        with pytest.raises(InvalidInput), engine.begin() as conn:  # a uuid column, not a uuid
+            queue.insert_rows(conn, [{"raw_name": "2 eggs", "recipe_ingredient_id": "r-7"}])
     finally:
         engine.dispose()
     assert shape.schema_dump(fresh_db) == after
