@@ -122,8 +122,9 @@ def norm_args(args: str) -> str:
 
 def read(conn: sa.Connection, tables: list[str], functions: list[str]) -> Catalog:
     """Everything the planner needs, in a few catalog queries."""
-    relations = {r["name"]: r["kind"] for r in db.fetch_all(conn, "adopt_relations")}
-    rls = {r["name"]: bool(r["rls"]) for r in db.fetch_all(conn, "adopt_relations")}
+    found_relations = db.fetch_all(conn, "adopt_relations")
+    relations = {r["name"]: r["kind"] for r in found_relations}
+    rls = {r["name"]: bool(r["rls"]) for r in found_relations}
     infos = {t: TableInfo(t, relations[t], rls.get(t, False)) for t in tables if t in relations}
     params: dict[str, Any] = {"tables": list(infos)}
     for r in db.fetch_all(conn, "adopt_columns", params):
