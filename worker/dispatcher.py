@@ -1,9 +1,9 @@
 """The dispatcher: one active per box, woken by LISTEN/NOTIFY, with a periodic sweep.
 
 Leadership is a Postgres advisory lock keyed on BOX_ID, held by an open transaction on a
-dedicated connection (see LeaderConnection). A second dispatcher on the same box polls for the lock and takes
-over within about a second when the first one's connection dies (the server releases session
-locks on disconnect, so a SIGKILLed or partitioned leader cannot keep it). Boxes with different
+dedicated connection (see LeaderConnection). A second dispatcher on the same box polls for the
+lock and takes over within about a second when the first one's connection dies (the server ends
+its transaction and releases the lock, so a SIGKILLed or partitioned leader cannot keep it). Boxes with different
 BOX_IDs each get their own lock and dispatch side by side (claims use SKIP LOCKED).
 
 Notifications are an accelerator, never a requirement. The lock and LISTEN use the session URL,
@@ -155,7 +155,8 @@ class Dispatcher:
             extra={
                 "box_id": self.settings.box_id,
                 "probe_seconds": PROBE_TIMEOUT_SECONDS,
-                "hint": "PgBouncer in transaction mode? set QUEUE_LISTEN=false; the sweep takes over",
+                "hint": "a transaction-mode pooler? set DATABASE_LISTEN_URL to a session/direct URL "
+                "(or QUEUE_LISTEN=false); the sweep takes over",
             },
         )
         return False
