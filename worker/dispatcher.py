@@ -3,8 +3,9 @@
 Leadership is a Postgres advisory lock keyed on BOX_ID, held by an open transaction on a
 dedicated connection (see LeaderConnection). A second dispatcher on the same box polls for the
 lock and takes over within about a second when the first one's connection dies (the server ends
-its transaction and releases the lock, so a SIGKILLed or partitioned leader cannot keep it). Boxes with different
-BOX_IDs each get their own lock and dispatch side by side (claims use SKIP LOCKED).
+its transaction and releases the lock, so a SIGKILLed or partitioned leader cannot keep it).
+Boxes with different BOX_IDs each get their own lock and dispatch side by side (claims use SKIP
+LOCKED).
 
 Notifications are an accelerator, never a requirement. The lock and LISTEN use the session URL,
 DATABASE_LISTEN_URL; without it they use DATABASE_URL (a warning at start-up says so). With
