@@ -578,6 +578,7 @@ SELECT tablename AS table_name, policyname AS name
 -- The named functions: identity signature, result, source, full definition and ACL entries in
 -- order (NULL acl: the default, EXECUTE for PUBLIC and the owner).
 SELECT p.proname AS name, pg_get_function_identity_arguments(p.oid) AS args,
+       pg_get_function_arguments(p.oid) AS full_args,
        pg_get_function_result(p.oid) AS result, p.prosrc AS source,
        pg_get_functiondef(p.oid) AS definition, pg_get_userbyid(p.proowner) AS owner,
        ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END

@@ -57,6 +57,7 @@ class TableInfo:
 class FunctionInfo:
     name: str
     args: str
+    full_args: str  # with parameter defaults
     result: str
     source: str
     definition: str
@@ -159,6 +160,7 @@ def read(conn: sa.Connection, tables: list[str], functions: list[str]) -> Catalo
             FunctionInfo(
                 r["name"],
                 r["args"],
+                r["full_args"],
                 r["result"],
                 r["source"],
                 r["definition"],

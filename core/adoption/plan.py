@@ -323,7 +323,7 @@ class Planner:
                 self.plan.created.add(f.name)
             elif have.source.strip() == f.body.strip() and _same_result(have.result, f.result):
                 continue
-            elif _same_result(have.result, f.result):
+            elif _same_result(have.result, f.result) and have.full_args == f.args:
                 self.step(
                     "replace",
                     f"replace function {f.signature} (the app's version comes back on downgrade)",
@@ -333,7 +333,8 @@ class Planner:
             else:
                 self.step(
                     "replace",
-                    f"replace function {f.signature} (returned {have.result}; now {f.result})",
+                    f"replace function {f.signature} (was {have.name}({have.full_args}) "
+                    f"returning {have.result})",
                     f"{drop_sql(f)};\n{f.create_sql(replace=False)}",
                     f"{drop_sql(f)};\n{have.definition};\n{acl_restore_sql(have)}",
                 )
