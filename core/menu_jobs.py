@@ -243,10 +243,11 @@ class ClaimedJob:
     id: uuid.UUID
     attempt: int
     user_id: uuid.UUID
-    image_hash: str
+    image_hash: str | None  # None for a job the old app queued (its photo is at image_url)
     schema_version: str
     prompt_version: str
     processing_started_at: datetime
+    image_url: str | None = None
 
 
 def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) -> ClaimedJob | None:
@@ -264,6 +265,7 @@ def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) 
         schema_version=row["schema_version"],
         prompt_version=row["prompt_version"],
         processing_started_at=row["processing_started_at"],
+        image_url=row.get("image_url"),
     )
 
 
