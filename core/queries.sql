@@ -612,8 +612,14 @@ SELECT c.relname AS table_name, r.rolname AS role,
    AND r.rolname = ANY(CAST(:roles AS text[]));
 
 -- name: adopt_log_read
--- The undo statements of what sous changed, newest first (the downgrade runs them in this order).
-SELECT seq, summary, undo FROM sous_schema_changes ORDER BY seq DESC;
+-- The undo statements of what sous changed (all, or one revision's), newest first: the
+-- downgrade runs them in this order.
+SELECT seq, summary, undo FROM sous_schema_changes
+ WHERE CAST(:revision AS text) IS NULL OR revision = CAST(:revision AS text)
+ ORDER BY seq DESC;
+
+-- name: adopt_log_forget
+DELETE FROM sous_schema_changes WHERE revision = CAST(:revision AS text);
 
 -- name: adopt_log_insert
 INSERT INTO sous_schema_changes (revision, action, summary, undo)

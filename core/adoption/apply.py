@@ -68,16 +68,21 @@ def upgrade(conn: sa.Connection, revision: str) -> plan.Plan:
     return todo
 
 
-def downgrade(conn: sa.Connection) -> int:
-    """Undoes every recorded step, newest first; returns how many ran."""
+def _log_exists(conn: sa.Connection) -> bool:
+    return any(r["name"] == LOG_TABLE for r in db.fetch_all(conn, "adopt_relations"))
+
+
+def downgrade(conn: sa.Connection, revision: str | None = None) -> int:
+    """Undoes the recorded steps (of one revision, or all), newest first; returns how many ran."""
     db.execute(conn, "adopt_lock")
-    relations = {r["name"] for r in db.fetch_all(conn, "adopt_relations")}
-    if LOG_TABLE not in relations:
+    if not _log_exists(conn):
         log.warning("schema_undo_missing", extra={"table": LOG_TABLE})
         return 0
-    steps = db.fetch_all(conn, "adopt_log_read")
+    steps = db.fetch_all(conn, "adopt_log_read", {"revision": revision})
     for step in steps:
         if step["undo"]:
             _run(conn, step["undo"])
-    log.info("schema_restored", extra={"steps": len(steps)})
+    if revision is not None and _log_exists(conn):
+        db.execute(conn, "adopt_log_forget", {"revision": revision})
+    log.info("schema_restored", extra={"revision": revision, "steps": len(steps)})
     return len(steps)
