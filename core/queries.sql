@@ -514,6 +514,11 @@ SELECT pg_notify('ingredient_match_queue', CAST(:payload AS text));
 -- One `sous migrate` at a time per database (held until the migration's transaction ends).
 SELECT pg_advisory_xact_lock(1936684402, 1835625831);
 
+-- name: adopt_lock_timeout
+-- On a live database an ALTER waiting for the nightly job's locks would queue every other query
+-- behind it: give up after :seconds instead (the whole migration rolls back; run it again).
+SELECT set_config('lock_timeout', CAST(:seconds AS text) || 's', true);
+
 -- name: adopt_server_version
 SELECT current_setting('server_version_num')::integer;
 

@@ -25,6 +25,9 @@ TABLES = [QUEUE.name, PROFILES.name, MENU_JOBS.name, "ocr_jobs", LOG_TABLE, PLAN
 ]
 
 
+LOCK_TIMEOUT_SECONDS = 10
+
+
 class AdoptionRefused(SousError):
     """The database holds a table sous cannot work with; nothing was changed."""
 
@@ -54,6 +57,7 @@ def _run(conn: sa.Connection, sql: str) -> None:
 def upgrade(conn: sa.Connection, revision: str) -> plan.Plan:
     """Plans and applies in the caller's transaction; refuses (changing nothing) on problems."""
     db.execute(conn, "adopt_lock")
+    db.execute(conn, "adopt_lock_timeout", {"seconds": LOCK_TIMEOUT_SECONDS})
     todo = current_plan(conn)
     if todo.problems:
         raise AdoptionRefused(todo.problems)
