@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import psycopg
 from sqlalchemy import exc as sa_exc
 
 from core import migrate
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             migrate.upgrade(url, args.revision)
     except AdoptionRefused as exc:
         return refuse(exc.problems)
-    except sa_exc.SQLAlchemyError as exc:
+    except (sa_exc.SQLAlchemyError, psycopg.Error) as exc:
+        # Plan steps run on the raw driver cursor, so driver errors arrive unwrapped too.
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseError(f"migration failed, nothing was changed: {detail}") from None
     return 0
