@@ -61,7 +61,8 @@ CREATE TABLE ingredient_match_queue (
   needs_ingredient_review boolean NOT NULL DEFAULT true,
   needs_unit_review boolean NOT NULL DEFAULT false,
   status text NOT NULL DEFAULT 'pending'
-    CONSTRAINT imq_status_check CHECK (status IN ('pending', 'processing', 'resolved', 'failed', 'rejected')),
+    CONSTRAINT imq_status_check CHECK (status IN ('pending', 'processing', 'resolved', 'failed', 'rejected'))
+    CONSTRAINT imq_status_format CHECK (status NOT LIKE '%%!%%'),
   resolver text,
   processing_started_at timestamptz,
   canonical_name text,

@@ -7,6 +7,7 @@ what is needed; a plan with problems is never applied."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,8 +59,18 @@ class Planner:
     def problem(self, line: str) -> None:
         self.plan.problems.append(line)
 
+    def _rows(self, sql: str) -> list[tuple[Any, ...]]:
+        # The raw driver cursor without parameters: an app's CHECK expression may hold a '%'.
+        cursor: Any = self.conn.connection.cursor()
+        try:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
     def _scalar(self, sql: str) -> object:
-        return self.conn.exec_driver_sql(sql).scalar()
+        rows = self._rows(sql)
+        return rows[0][0] if rows else None
 
     # ------------------------------------------------------------------ tables and columns
 
@@ -125,10 +136,10 @@ class Planner:
     def check_statuses(self, spec: Table, info: TableInfo, name: str) -> None:
         allowed = ", ".join(literal(s) for s in spec.statuses)
         needed = ", ".join(spec.statuses)
-        bad = self.conn.exec_driver_sql(
+        bad = self._rows(
             f"SELECT status::text, count(*) FROM {ident(name)} "
             f"WHERE status IS NOT NULL AND status::text NOT IN ({allowed}) GROUP BY 1 ORDER BY 1"
-        ).all()
+        )
         for value, count in bad:
             self.problem(
                 f"{name}.status: holds {literal(str(value))} in {count} rows; needed: one of {needed}"
