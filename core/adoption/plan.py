@@ -147,16 +147,19 @@ class Planner:
         column = info.columns["status"]
         checks = [c for c in info.constraints if c.kind == "c" and c.columns == ("status",) and c.check_expr]
         for check in checks:
-            for value in spec.statuses:
-                ok = self._scalar(
+            refused = [
+                literal(value)
+                for value in spec.statuses
+                if not self._scalar(
                     f"SELECT ({check.check_expr}) IS NOT FALSE "
                     f"FROM (SELECT CAST({literal(value)} AS {column.data_type}) AS status) AS t"
                 )
-                if not ok:
-                    self.problem(
-                        f"{name}.status: constraint {check.name} ({check.definition}) refuses "
-                        f"{literal(value)}; needed: it allows {needed}"
-                    )
+            ]
+            if refused:
+                self.problem(
+                    f"{name}.status: constraint {check.name} ({check.definition}) refuses "
+                    f"{', '.join(refused)}; needed: it allows {needed}"
+                )
         if not checks and not bad and column.base_type in TEXT:
             cname = f"{spec.name}_sous_status_check"
             self.step(
