@@ -225,6 +225,15 @@ class Planner:
         self.table(PROFILES)
         if info is not None:
             keys = [k for k in ("user_id", "id") if k in info.columns and info.columns[k].base_type == "uuid"]
+
+            def rank(key: str) -> tuple[bool, bool]:  # the user's id: references auth.users, or unique
+                refs = any(
+                    c.kind == "f" and c.columns == (key,) and c.ref_table == "auth.users"
+                    for c in info.constraints
+                )
+                return (not refs, key not in info.unique_columns)
+
+            keys.sort(key=rank)
             if not keys:
                 self.problem(
                     "profiles: no uuid user column (user_id or id); needed: one keyed by the user's id"
