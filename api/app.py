@@ -41,7 +41,7 @@ def build_state(settings: Settings) -> AppState:
             allow_private=settings.menu_allow_private_hosts,
             policy=policy_allowing(settings.fetch_allowed_networks),
         ),
-        hub=EventHub(settings.database_url),
+        hub=EventHub(settings.database_listen_url or settings.database_url),  # LISTEN needs a session
     )
 
 

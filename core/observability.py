@@ -28,6 +28,7 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from core import alerts, db, jobs
+from core.queue import row_id
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ def series(conn: sa.Connection, seconds: int = 3600) -> list[dict[str, Any]]:
 def recent_failures(conn: sa.Connection, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
     rows = [
         {
-            "id": int(r["id"]),
+            "id": row_id(r["id"]),
             "status": r["status"],
             "source": r["source"],
             "name": r["cleaned_name"],

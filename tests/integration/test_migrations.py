@@ -16,6 +16,7 @@ TABLES = {
     "ingredient_canonical_cache",
     "ingredient_match_shadow",
     "queue_runs",
+    "sous_schema_changes",
 }
 
 

@@ -25,7 +25,7 @@ DATA_LAYER = {
         "shadow_store",
         "leader",
     )
-}
+} | {"core/adoption/apply.py", "core/adoption/catalog.py"}  # `sous migrate`: catalog reads, its log
 RUNNERS = {"execute", "fetch_all", "fetch_one", "fetch_value", "query", "all_queries"}
 
 
