@@ -46,7 +46,7 @@ def build_state(settings: Settings) -> AppState:
             deadline_seconds=settings.menu_fetch_deadline_seconds,
             resolver_threads=min(settings.menu_fetch_per_process, 8),
         ),
-        hub=EventHub(settings.database_url),
+        hub=EventHub(settings.database_listen_url or settings.database_url),  # LISTEN needs a session
         limits=ApiLimits(settings, sync_redis),
     )
 

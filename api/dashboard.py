@@ -111,7 +111,7 @@ def dashboard_data(state: State, _caller: Ops) -> dict[str, Any]:
 
 
 class RowAction(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=ops_actions.MAX_IDS)
+    ids: list[int | str] = Field(min_length=1, max_length=ops_actions.MAX_IDS)
     reason: str | None = Field(default=None, max_length=500)
 
 

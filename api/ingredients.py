@@ -72,11 +72,11 @@ class QueueRequest(BaseModel):
 
 
 class QueueResponse(BaseModel):
-    ids: list[int]
+    ids: list[int | str]  # bigint ids as numbers, uuid ids as strings (the app's table decides)
 
 
 class QueueRowOut(BaseModel):
-    id: int
+    id: int | str
     status: str
     source: str
     raw_name: str | None
@@ -165,7 +165,9 @@ def enqueue_rows(body: QueueRequest, state: State, caller: Service) -> QueueResp
 
 
 @router.get("/queue/{row_id}", response_model=QueueRowOut, responses=responses(400, 401, 404, 503))
-def get_row(row_id: Annotated[int, Path(ge=1, le=2**63 - 1)], state: State, caller: Service) -> QueueRowOut:
+def get_row(
+    row_id: Annotated[str, Path(min_length=1, max_length=64)], state: State, caller: Service
+) -> QueueRowOut:
     with db.transaction(state.engine) as conn:
         row = queue.get_row(conn, row_id)
     if row is None:

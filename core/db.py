@@ -39,7 +39,9 @@ def create_engine(database_url: str, *, pool_size: int = 5, app_name: str = "sou
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"application_name": app_name, "connect_timeout": 10},
+        # No server-side prepared statements: through a transaction-mode pooler (PgBouncer,
+        # Supabase's 6543) the next transaction may run on another server connection.
+        connect_args={"application_name": app_name, "connect_timeout": 10, "prepare_threshold": None},
     )
 
 

@@ -41,11 +41,12 @@ def menu_rq_id(job_id: object, attempt: int | None = None) -> str:
     return f"{MENU_PREFIX}{job_id}" if attempt is None else f"{MENU_PREFIX}{job_id}-a{attempt}"
 
 
-def chunk_job_id(prefix: str, fences: Iterable[tuple[int, int]]) -> str:
+def chunk_job_id(prefix: str, fences: Iterable[tuple[int | str, int]]) -> str:
     """A deterministic RQ job id for the exact (row id, attempt) pairs of a chunk: the same claim
     enqueued twice is one job, and a new claim of the same rows is a new job."""
     digest = hashlib.sha256()
-    for row_id, attempt in sorted(fences):
+    # Ids of one table are all ints (numeric order, as before) or all strings (uuid, text).
+    for row_id, attempt in sorted(fences, key=lambda f: (str(f[0]).zfill(20), f[1])):
         digest.update(f"{row_id}:{attempt};".encode())
     return f"{prefix}-{digest.hexdigest()[:24]}"
 

@@ -1,7 +1,9 @@
-"""The dispatcher's leadership connection: a session-level advisory lock, LISTEN and a probe.
+"""The dispatcher's leadership connections: a transaction-level advisory lock, LISTEN and a probe.
 
-The lock is held by the connection itself (released by the server when it closes), so these
-run on a dedicated AUTOCOMMIT connection, never inside a pooled transaction.
+The lock is held by a transaction the leader keeps open on a dedicated connection (the server
+releases it when that transaction or connection ends; through a transaction-mode pooler the open
+transaction pins one server connection, so the lock cannot leak onto a pooled one). LISTEN runs
+on a second, AUTOCOMMIT connection: notifications arrive between transactions.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ def advisory_lock_key(name: str) -> int:
 
 
 def try_lock(conn: sa.Connection, key: int) -> bool:
-    """Takes the session advisory lock `key` if free; True when this connection holds it."""
+    """Takes the transaction-level advisory lock `key` if free, inside the connection's open
+    transaction (which must stay open while leading); True when this connection holds it."""
     return bool(db.fetch_value(conn, "dispatch_try_lock", {"key": key}))
 
 
@@ -30,7 +33,7 @@ def listen(conn: sa.Connection) -> None:
 
 
 def ping(conn: sa.Connection) -> None:
-    """Raises DatabaseError when the connection (and with it the lock) is gone."""
+    """Raises DatabaseError when the lock's connection (and with it the lock) is gone."""
     db.fetch_value(conn, "dispatch_ping")
 
 

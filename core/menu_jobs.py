@@ -36,6 +36,12 @@ class QuotaExceeded(SousError):
 
     def __init__(self, state: QuotaState) -> None:
         self.state = state
+        if state.monthly_uploads_exhausted:
+            super().__init__(
+                f"monthly upload limit reached: {state.monthly_uploads_used} of "
+                f"{state.limits.monthly_uploads} (profiles.plan_limits.monthly_uploads)"
+            )
+            return
         super().__init__(
             f"monthly extraction quota reached: {state.monthly_used} of {state.limits.monthly} "
             f"on the {state.limits.plan} plan"
@@ -101,6 +107,8 @@ def submit(
         state = quota_state(conn, user_id)
         if state.hourly_exhausted:
             raise RateLimited(state)
+        if state.monthly_uploads_exhausted:
+            raise QuotaExceeded(state)
         same = db.fetch_one(
             conn,
             "menu_find_same",
@@ -255,10 +263,11 @@ class ClaimedJob:
     id: uuid.UUID
     attempt: int
     user_id: uuid.UUID
-    image_hash: str
+    image_hash: str | None  # None for a job the old app queued (its photo is at image_url)
     schema_version: str
     prompt_version: str
     processing_started_at: datetime
+    image_url: str | None = None
 
 
 def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) -> ClaimedJob | None:
@@ -276,6 +285,7 @@ def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) 
         schema_version=row["schema_version"],
         prompt_version=row["prompt_version"],
         processing_started_at=row["processing_started_at"],
+        image_url=row.get("image_url"),
     )
 
 

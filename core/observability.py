@@ -28,6 +28,7 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from core import alerts, db, jobs
+from core.queue import row_id
 from core.settings import Settings
 from core.stage import Stage, fleet_stage
 
@@ -280,7 +281,7 @@ def recent_failures(conn: sa.Connection, limit: int = 10) -> dict[str, list[dict
 def _recent_rows(conn: sa.Connection, status: str, limit: int) -> list[dict[str, Any]]:
     return [
         {
-            "id": int(r["id"]),
+            "id": row_id(r["id"]),
             "status": r["status"],
             "source": r["source"],
             "name": r["cleaned_name"],

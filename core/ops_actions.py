@@ -10,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import db
-from core.errors import InvalidInput
+from core.errors import DatabaseError, InvalidInput
+from core.queue import RowId, row_id
 
 ACTIONS = {
     "retry": "ops_retry_failed",  # failed -> pending, attempts reset
@@ -23,8 +24,8 @@ MAX_IDS = 1000
 @dataclass(frozen=True)
 class ActionResult:
     action: str
-    changed: list[int]  # rows the action applied to
-    skipped: list[int]  # rows not in a status the action applies to (or not found)
+    changed: list[RowId]  # rows the action applied to
+    skipped: list[RowId]  # rows not in a status the action applies to (or not found)
     audit_id: int
 
     def as_dict(self) -> dict[str, Any]:
@@ -32,17 +33,24 @@ class ActionResult:
 
 
 def apply(
-    conn: sa.Connection, action: str, ids: list[int], actor: str, reason: str | None = None
+    conn: sa.Connection, action: str, ids: list[RowId], actor: str, reason: str | None = None
 ) -> ActionResult:
     if action not in ACTIONS:
         raise InvalidInput(f"unknown action {action!r}: one of {', '.join(ACTIONS)}")
-    wanted = sorted(set(ids))
+    # Ids travel as text and are read as the queue's own id type (bigint or uuid) in SQL.
+    wanted = sorted({str(i) for i in ids})
     if not wanted or len(wanted) > MAX_IDS:
         raise InvalidInput(f"ids: between 1 and {MAX_IDS} row ids")
     params: dict[str, Any] = {"ids": wanted}
     if action == "discard":
         params["reason"] = (reason or "no reason given")[:500]
-    changed = sorted(int(r["id"]) for r in db.fetch_all(conn, ACTIONS[action], params))
+    try:
+        with conn.begin_nested():
+            rows = db.fetch_all(conn, ACTIONS[action], params)
+    except DatabaseError as exc:
+        raise InvalidInput("ids: not ids of this queue") from exc
+    changed = sorted((row_id(r["id"]) for r in rows), key=str)
+    done = {str(i) for i in changed}
     audit = db.fetch_one(
         conn,
         "ops_audit_insert",
@@ -50,12 +58,13 @@ def apply(
             "actor": actor,
             "action": action,
             "row_ids": wanted,
-            "changed_ids": changed,
+            "changed_ids": sorted(done),
             "details": json.dumps({"reason": reason} if reason else {}),
         },
     )
     assert audit is not None
-    return ActionResult(action, changed, sorted(set(wanted) - set(changed)), int(audit["id"]))
+    skipped = sorted({i for i in ids if str(i) not in done}, key=str)
+    return ActionResult(action, changed, skipped, int(audit["id"]))
 
 
 def recent(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
@@ -65,7 +74,7 @@ def recent(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
             "at": r["at"].isoformat(),
             "actor": r["actor"],
             "action": r["action"],
-            "rows": list(r["row_ids"]),
+            "rows": list(r["row_ids"]),  # as text: the queue's ids may be bigint or uuid
             "changed": list(r["changed_ids"]),
             "details": r["details"],
         }
@@ -76,7 +85,7 @@ def recent(conn: sa.Connection, limit: int = 20) -> list[dict[str, Any]]:
 def stuck_rows(conn: sa.Connection, limit: int = 10) -> list[dict[str, Any]]:
     return [
         {
-            "id": int(r["id"]),
+            "id": row_id(r["id"]),
             "source": r["source"],
             "name": r["cleaned_name"],
             "attempts": int(r["attempt_count"]),

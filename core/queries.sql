@@ -19,7 +19,8 @@ SELECT * FROM claim_ingredient_match_queue(
 SELECT requeue_expired_ingredient_match_queue(CAST(:limit AS integer), CAST(:error AS text));
 
 -- name: complete_rows
--- Fenced: a row is written only while it is still the claim that computed the result.
+-- Fenced: a row is written only while it is still the claim that computed the result. Rows are
+-- read as the queue's own row type, so ids and result columns take whatever types the table has.
 UPDATE ingredient_match_queue q
    SET status = 'resolved',
        canonical_name = r.canonical_name,
@@ -31,23 +32,20 @@ UPDATE ingredient_match_queue q
        last_error = NULL,
        processing_lease_expires_at = NULL,
        needs_ingredient_review = false,
-       needs_unit_review = q.needs_unit_review AND r.resolved_unit IS NULL
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-       id bigint, attempt integer, canonical_name text, resolved_unit text,
-       resolved_quantity numeric, confidence real, provider text)
- WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+       needs_unit_review = coalesce(q.needs_unit_review, false) AND r.resolved_unit IS NULL
+  FROM jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)) AS r
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt_count
 RETURNING q.id;
 
 -- name: reject_rows
 -- Terminal `rejected` with the reason, fenced like complete_rows.
 UPDATE ingredient_match_queue q
    SET status = 'rejected',
-       last_error = r.reason,
+       last_error = r.last_error,
        provider = r.provider,
        processing_lease_expires_at = NULL
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-       id bigint, attempt integer, reason text, provider text)
- WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+  FROM jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)) AS r
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt_count
 RETURNING q.id;
 
 -- name: fail_rows
@@ -55,10 +53,10 @@ RETURNING q.id;
 UPDATE ingredient_match_queue q
    SET status = CASE WHEN q.attempt_count >= CAST(:max_attempts AS integer)
                      THEN 'failed' ELSE 'pending' END,
-       last_error = r.error,
+       last_error = r.last_error,
        processing_lease_expires_at = NULL
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer, error text)
- WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+  FROM jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)) AS r
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt_count
 RETURNING q.id, q.status;
 
 -- name: release_rows
@@ -67,43 +65,46 @@ UPDATE ingredient_match_queue q
    SET status = 'pending',
        last_error = CAST(:reason AS text),
        processing_lease_expires_at = NULL
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer)
- WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+  FROM jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)) AS r
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt_count
 RETURNING q.id;
 
 -- name: extend_lease
 -- Renews the lease of the rows this claim still owns (fenced); the ids kept.
 UPDATE ingredient_match_queue q
    SET processing_lease_expires_at = now() + make_interval(secs => CAST(:lease_seconds AS integer))
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, attempt integer)
- WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt
+  FROM jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)) AS r
+ WHERE q.id = r.id AND q.status = 'processing' AND q.attempt_count = r.attempt_count
 RETURNING q.id;
 
 -- name: insert_rows
--- New pending rows, in input order; their ids (the insert trigger NOTIFYs the dispatcher).
+-- The scraper's and the API's rows, read as the queue's row type: recipe_ingredient_id (text,
+-- integer or uuid) and the id take the table's types; ids come back in input order.
 INSERT INTO ingredient_match_queue
        (raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id,
-        needs_ingredient_review, needs_unit_review)
+        needs_ingredient_review, needs_unit_review, status)
 SELECT r.raw_name, coalesce(r.cleaned_name, r.raw_name), r.raw_unit,
        coalesce(r.source, 'scraper'), r.recipe_ingredient_id,
-       coalesce(r.needs_ingredient_review, true), coalesce(r.needs_unit_review, false)
-  FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS jsonb)) AS (
-       raw_name text, cleaned_name text, raw_unit text, source text,
-       recipe_ingredient_id text, needs_ingredient_review boolean, needs_unit_review boolean)
-       ) WITH ORDINALITY AS r(raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id,
-                              needs_ingredient_review, needs_unit_review, ord)
- ORDER BY r.ord
+       coalesce(r.needs_ingredient_review, true), coalesce(r.needs_unit_review, false), 'pending'
+  FROM ROWS FROM (jsonb_populate_recordset(NULL::ingredient_match_queue, CAST(:rows AS jsonb)))
+       WITH ORDINALITY AS r
+ ORDER BY r.ordinality
 RETURNING id;
 
 -- name: get_row
--- One queue row, every column.
-SELECT * FROM ingredient_match_queue WHERE id = :id;
+-- The id arrives as text and is read as the table's id type (bigint or uuid).
+SELECT * FROM ingredient_match_queue
+ WHERE id = (jsonb_populate_record(NULL::ingredient_match_queue,
+                                   jsonb_build_object('id', CAST(:id AS text)))).id;
 
 -- ===================================================================== dispatcher and chunk workers (worker/)
 
 -- name: dispatch_try_lock
--- Session-level advisory lock on the dispatcher's dedicated connection: held until it closes.
-SELECT pg_try_advisory_lock(CAST(:key AS bigint));
+-- Transaction-level advisory lock, held by the leader's open transaction until it ends or the
+-- connection dies. Unlike a session lock it cannot be left behind on a pooled server connection
+-- (PgBouncer in transaction mode): the open transaction pins one server connection to the leader.
+SELECT set_config('idle_in_transaction_session_timeout', '0', true) IS NOT NULL
+       AND pg_try_advisory_xact_lock(CAST(:key AS bigint));
 
 -- name: dispatch_ping
 -- The leader connection's liveness check (its lock dies with it).
@@ -117,7 +118,7 @@ LISTEN ingredient_match_queue;
 -- Pending rows of one source ('any': all), after a cycle.
 SELECT count(*) FROM ingredient_match_queue
  WHERE status = 'pending'
-   AND (CAST(:source AS text) = 'any' OR source = CAST(:source AS text));
+   AND (CAST(:source AS text) = 'any' OR coalesce(source, 'scraper') = CAST(:source AS text));
 
 -- name: dispatch_run_insert
 -- One dispatch cycle's summary.
@@ -151,10 +152,10 @@ ON CONFLICT (normalized_name, model, prompt_version) DO UPDATE
 -- model and prompt version are skipped, so the shadow table is the memory of what was done.
 SELECT q.* FROM ingredient_match_queue q
  WHERE q.status = 'pending'
-   AND (CAST(:source AS text) = 'any' OR q.source = CAST(:source AS text))
+   AND (CAST(:source AS text) = 'any' OR coalesce(q.source, 'scraper') = CAST(:source AS text))
    AND (CAST(:review_mode AS text) = 'any'
-        OR (CAST(:review_mode AS text) = 'ingredient' AND q.needs_ingredient_review)
-        OR (CAST(:review_mode AS text) = 'unit' AND q.needs_unit_review))
+        OR (CAST(:review_mode AS text) = 'ingredient' AND coalesce(q.needs_ingredient_review, true))
+        OR (CAST(:review_mode AS text) = 'unit' AND coalesce(q.needs_unit_review, false)))
    AND NOT EXISTS (SELECT 1 FROM ingredient_match_shadow s
                     WHERE s.queue_id = q.id AND s.model = CAST(:model AS text)
                       AND s.prompt_version = CAST(:prompt_version AS text))
@@ -169,37 +170,26 @@ INSERT INTO ingredient_match_shadow
 SELECT r.queue_id, r.attempt, r.status, r.canonical_name, r.resolved_unit, r.resolved_quantity,
        r.confidence, r.provider, CAST(:model AS text), CAST(:prompt_version AS text), r.reason,
        r.latency_ms
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
-       queue_id bigint, attempt integer, status text, canonical_name text, resolved_unit text,
-       resolved_quantity numeric, confidence real, provider text, reason text, latency_ms integer);
+  FROM jsonb_populate_recordset(NULL::ingredient_match_shadow, CAST(:rows AS jsonb)) AS r;
 
 -- name: status_expired_leases
 -- Processing rows whose lease has run out (their worker is gone).
 SELECT count(*) FROM ingredient_match_queue
  WHERE status = 'processing' AND processing_lease_expires_at < now();
 
--- name: shadow_report_summary
--- Each row's latest shadow answer against its final live outcome (terminal rows only).
+-- name: shadow_report_rows
+-- Each shadowed row's latest dry-run answer beside the live row as JSON, so the report can read
+-- whichever of the app's columns hold the nightly job's answers (SHADOW_COMPARE_COLUMNS).
 WITH latest AS (
   SELECT DISTINCT ON (s.queue_id) s.*
     FROM ingredient_match_shadow s
    ORDER BY s.queue_id, s.id DESC
 )
-SELECT l.queue_id, q.cleaned_name, l.status AS shadow_status, l.canonical_name AS shadow_canonical,
-       l.resolved_unit AS shadow_unit, l.provider AS shadow_provider, l.model AS shadow_model,
-       q.status AS live_status, q.canonical_name AS live_canonical, q.resolved_unit AS live_unit,
-       q.provider AS live_provider,
-       (l.status = q.status
-        AND lower(coalesce(l.canonical_name, '')) = lower(coalesce(q.canonical_name, ''))) AS agree
+SELECT l.queue_id, q.cleaned_name, l.status AS shadow_status, l.canonical_name AS shadow_canonical_name,
+       l.resolved_unit AS shadow_resolved_unit, l.resolved_quantity AS shadow_resolved_quantity,
+       l.provider AS shadow_provider, l.model AS shadow_model, to_jsonb(q) AS live
   FROM latest l JOIN ingredient_match_queue q ON q.id = l.queue_id
- WHERE q.status IN ('resolved', 'rejected', 'failed')
  ORDER BY l.queue_id;
-
--- name: shadow_report_pending
--- Shadowed rows whose live outcome is not final yet.
-SELECT count(DISTINCT s.queue_id) FROM ingredient_match_shadow s
-  JOIN ingredient_match_queue q ON q.id = s.queue_id
- WHERE q.status NOT IN ('resolved', 'rejected', 'failed');
 
 -- ===================================================================== menu extraction jobs
 
@@ -210,12 +200,18 @@ SELECT pg_advisory_xact_lock(1835363957, hashtext(CAST(:user_id AS text)));
 
 -- name: menu_quota_usage
 -- Monthly: jobs created this calendar month (UTC), retries excluded (a retry re-runs a failed
--- extraction). Hourly: every accepted submission in the last rolling hour (extraction_uploads).
-SELECT now() AS now, p.plan, p.plan_limits,
+-- extraction), and every accepted upload this month (the app's `monthly_uploads` limit).
+-- Hourly: every accepted submission in the last rolling hour (extraction_uploads). The plan
+-- comes through sous_user_plans, a view over the app's profiles whichever column keys it.
+SELECT now() AS now, CAST(p.plan AS text) AS plan, CAST(p.plan_limits AS jsonb) AS plan_limits,
        (SELECT count(*) FROM menu_extraction_jobs j
          WHERE j.user_id = CAST(:user_id AS uuid) AND j.retry_of IS NULL
            AND j.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
        ) AS monthly_used,
+       (SELECT count(*) FROM extraction_uploads u
+         WHERE u.user_id = CAST(:user_id AS uuid)
+           AND u.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+       ) AS monthly_uploads_used,
        (SELECT count(*) FROM extraction_uploads u
          WHERE u.user_id = CAST(:user_id AS uuid) AND u.created_at > now() - interval '1 hour'
        ) AS hourly_used,
@@ -223,7 +219,7 @@ SELECT now() AS now, p.plan, p.plan_limits,
          WHERE u.user_id = CAST(:user_id AS uuid) AND u.created_at > now() - interval '1 hour'
        ) AS oldest_upload_in_hour
   FROM (SELECT 1) AS one
-  LEFT JOIN profiles p ON p.user_id = CAST(:user_id AS uuid);
+  LEFT JOIN sous_user_plans p ON p.user_id = CAST(:user_id AS uuid);
 
 -- name: menu_find_same
 -- The same user + image + versions: a live job first, else the newest completed one.
@@ -351,12 +347,17 @@ SELECT status, count(*) AS n FROM menu_extraction_jobs GROUP BY status;
 -- ===================================================================== demo (sous demo)
 
 -- name: demo_status_counts
--- Rows among :ids by status (`sous demo` waits on its rows).
-SELECT status, count(*) AS n FROM ingredient_match_queue WHERE id = ANY(CAST(:ids AS bigint[])) GROUP BY status;
+-- Rows among :ids (a JSON array, read as the queue's id type) by status (`sous demo` waits on its rows).
+SELECT q.status, count(*) AS n
+  FROM ingredient_match_queue q
+  JOIN jsonb_populate_recordset(NULL::ingredient_match_queue,
+         (SELECT jsonb_agg(jsonb_build_object('id', x)) FROM jsonb_array_elements(CAST(:ids AS jsonb)) x)) r
+    ON q.id = r.id
+ GROUP BY q.status;
 
 -- name: menu_set_plan
--- Puts a user on a plan (`sous token --plan`).
-INSERT INTO profiles (user_id, plan) VALUES (CAST(:user_id AS uuid), :plan)
+-- Through sous_user_plans, so it works whether profiles is keyed by user_id or by id.
+INSERT INTO sous_user_plans (user_id, plan) VALUES (CAST(:user_id AS uuid), :plan)
 ON CONFLICT (user_id) DO UPDATE SET plan = EXCLUDED.plan;
 
 -- name: dispatch_cache_read
@@ -541,7 +542,8 @@ SELECT s.source, m.mode,
 UPDATE ingredient_match_queue
    SET status = 'pending', attempt_count = 0, processing_lease_expires_at = NULL,
        last_error = 'retried by operator; was: ' || coalesce(last_error, '')
- WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'failed'
+ WHERE id = ANY(ARRAY(SELECT (jsonb_populate_record(NULL::ingredient_match_queue, jsonb_build_object('id', x))).id
+                    FROM unnest(CAST(:ids AS text[])) AS x)) AND status = 'failed'
 RETURNING id;
 
 -- name: ops_requeue_processing
@@ -550,7 +552,8 @@ RETURNING id;
 UPDATE ingredient_match_queue
    SET status = 'pending', processing_lease_expires_at = NULL,
        last_error = 'lease requeued by operator'
- WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'processing'
+ WHERE id = ANY(ARRAY(SELECT (jsonb_populate_record(NULL::ingredient_match_queue, jsonb_build_object('id', x))).id
+                    FROM unnest(CAST(:ids AS text[])) AS x)) AND status = 'processing'
 RETURNING id;
 
 -- name: ops_discard
@@ -558,13 +561,14 @@ RETURNING id;
 UPDATE ingredient_match_queue
    SET status = 'rejected', processing_lease_expires_at = NULL,
        last_error = 'discarded by operator: ' || CAST(:reason AS text)
- WHERE id = ANY(CAST(:ids AS bigint[])) AND status IN ('pending', 'processing', 'failed')
+ WHERE id = ANY(ARRAY(SELECT (jsonb_populate_record(NULL::ingredient_match_queue, jsonb_build_object('id', x))).id
+                    FROM unnest(CAST(:ids AS text[])) AS x)) AND status IN ('pending', 'processing', 'failed')
 RETURNING id;
 
 -- name: ops_audit_insert
 -- One operator action: who, what, on which rows, which of them changed.
 INSERT INTO ops_audit_log (actor, action, row_ids, changed_ids, details)
-VALUES (:actor, :action, CAST(:row_ids AS bigint[]), CAST(:changed_ids AS bigint[]),
+VALUES (:actor, :action, CAST(:row_ids AS text[]), CAST(:changed_ids AS text[]),
         CAST(:details AS jsonb))
 RETURNING id, at;
 
@@ -582,3 +586,142 @@ SELECT id, source, cleaned_name, attempt_count, resolver, processing_lease_expir
  WHERE status = 'processing' AND processing_lease_expires_at < now()
  ORDER BY processing_lease_expires_at
  LIMIT CAST(:limit AS integer);
+-- ===================================================================== schema adoption (core/adoption/)
+
+-- name: adopt_lock
+-- One `sous migrate` at a time per database (held until the migration's transaction ends).
+SELECT pg_advisory_xact_lock(1936684402, 1835625831);
+
+-- name: adopt_lock_timeout
+-- On a live database an ALTER waiting for the nightly job's locks would queue every other query
+-- behind it: give up after :seconds instead (the whole migration rolls back; run it again).
+SELECT set_config('lock_timeout', CAST(:seconds AS text) || 's', true);
+
+-- name: adopt_server_version
+-- The server's version number (e.g. 150004): the planner's feature checks.
+SELECT current_setting('server_version_num')::integer;
+
+-- name: adopt_relations
+-- Every relation in the current schema: name and kind (r table, p partitioned, v view, i index...).
+SELECT c.relname AS name, c.relkind::text AS kind, c.relrowsecurity AS rls
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = current_schema();
+
+-- name: adopt_columns
+-- Columns of the named tables: type as written, base type name without modifiers, type kind.
+SELECT c.relname AS table_name, a.attname AS column_name,
+       format_type(a.atttypid, a.atttypmod) AS data_type,
+       format_type(a.atttypid, NULL) AS base_type, t.typtype::text AS type_kind,
+       a.attnotnull AS not_null, pg_get_expr(d.adbin, d.adrelid) AS default_expr,
+       a.attidentity::text AS identity
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+ WHERE n.nspname = current_schema() AND c.relname = ANY(CAST(:tables AS text[]))
+ ORDER BY c.relname, a.attnum;
+
+-- name: adopt_constraints
+-- Constraints of the named tables with their columns; for foreign keys the referenced table.
+SELECT c.relname AS table_name, con.conname AS name, con.contype::text AS kind,
+       pg_get_constraintdef(con.oid) AS definition,
+       pg_get_expr(con.conbin, con.conrelid) AS check_expr,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) k
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k) AS columns,
+       CASE WHEN con.confrelid <> 0 THEN con.confrelid::regclass::text END AS ref_table
+  FROM pg_constraint con
+  JOIN pg_class c ON c.oid = con.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = current_schema() AND c.relname = ANY(CAST(:tables AS text[]));
+
+-- name: adopt_unique_columns
+-- Single columns with a plain unique index (a primary key counts) on the named tables.
+SELECT c.relname AS table_name, a.attname AS column_name
+  FROM pg_index i
+  JOIN pg_class c ON c.oid = i.indrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+ WHERE n.nspname = current_schema() AND c.relname = ANY(CAST(:tables AS text[]))
+   AND i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL;
+
+-- name: adopt_triggers
+-- The user triggers on the named tables (sous adds each of its triggers only when missing).
+SELECT c.relname AS table_name, t.tgname AS name
+  FROM pg_trigger t
+  JOIN pg_class c ON c.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = current_schema() AND NOT t.tgisinternal
+   AND c.relname = ANY(CAST(:tables AS text[]));
+
+-- name: adopt_policies
+-- The row-level-security policies on the named tables.
+SELECT tablename AS table_name, policyname AS name
+  FROM pg_policies
+ WHERE schemaname = current_schema() AND tablename = ANY(CAST(:tables AS text[]));
+
+-- name: adopt_functions
+-- The named functions: identity signature, result, source, full definition and ACL entries in
+-- order (NULL acl: the default, EXECUTE for PUBLIC and the owner).
+SELECT p.proname AS name, pg_get_function_identity_arguments(p.oid) AS args,
+       pg_get_function_arguments(p.oid) AS full_args,
+       pg_get_function_result(p.oid) AS result, p.prosrc AS source,
+       pg_get_functiondef(p.oid) AS definition, pg_get_userbyid(p.proowner) AS owner,
+       ARRAY(SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
+               || ':' || a.privilege_type
+               FROM aclexplode(p.proacl) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, ord)
+              ORDER BY a.ord) AS acl,
+       p.proacl IS NULL AS default_acl
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = current_schema() AND p.proname = ANY(CAST(:names AS text[]));
+
+-- name: adopt_roles
+-- Which of the named roles (Supabase's anon, authenticated, service_role) exist.
+SELECT rolname AS name FROM pg_roles WHERE rolname = ANY(CAST(:names AS text[]));
+
+-- name: adopt_supabase
+-- What of Supabase's schema is there: auth.users, auth.uid(), the realtime publication.
+SELECT to_regclass('auth.users') IS NOT NULL AS auth_users,
+       to_regprocedure('auth.uid()') IS NOT NULL AS auth_uid,
+       (SELECT puballtables FROM pg_publication WHERE pubname = 'supabase_realtime') AS all_tables,
+       EXISTS (SELECT 1 FROM pg_publication WHERE pubname = 'supabase_realtime') AS publication,
+       ARRAY(SELECT tablename::text FROM pg_publication_tables
+              WHERE pubname = 'supabase_realtime' AND schemaname = current_schema()) AS published;
+
+-- name: adopt_table_privileges
+-- Which of the roles can read or write each named relation (directly or through PUBLIC).
+SELECT c.relname AS table_name, r.rolname AS role,
+       has_table_privilege(r.oid, c.oid, 'SELECT') AS can_select,
+       has_table_privilege(r.oid, c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') AS can_write
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ CROSS JOIN pg_roles r
+ WHERE n.nspname = current_schema() AND c.relname = ANY(CAST(:tables AS text[]))
+   AND r.rolname = ANY(CAST(:roles AS text[]));
+
+-- name: adopt_log_read
+-- The undo statements of what sous changed (all, or one revision's), newest first: the
+-- downgrade runs them in this order.
+SELECT seq, summary, undo FROM sous_schema_changes
+ WHERE CAST(:revision AS text) IS NULL OR revision = CAST(:revision AS text)
+ ORDER BY seq DESC;
+
+-- name: adopt_log_forget
+-- A downgraded revision's undo entries go once they have run.
+DELETE FROM sous_schema_changes WHERE revision = CAST(:revision AS text);
+
+-- name: adopt_log_insert
+-- Records one applied step and the statement that undoes it.
+INSERT INTO sous_schema_changes (revision, action, summary, undo)
+VALUES (:revision, :action, :summary, :undo);
+
+-- name: migrate_version_table_exists
+-- Whether alembic's version table is there.
+SELECT to_regclass('alembic_version') IS NOT NULL;
+
+-- name: migrate_version_count
+-- How many revisions alembic's version table still records.
+SELECT count(*) FROM alembic_version;
+
+-- name: migrate_drop_version_table
+-- After a downgrade to base alembic's (empty) version table goes too: the app's schema had none.
+DROP TABLE alembic_version;

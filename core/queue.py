@@ -17,13 +17,28 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import db
+from core.errors import DatabaseError, InvalidInput
 
 log = logging.getLogger(__name__)
+
+# invalid_text_representation, numeric_value_out_of_range: "abc" or 2**70 for a bigint id.
+INVALID_ID_STATES = frozenset({"22P02", "22003"})
+
+# A queue row's id as sous carries it: an int for bigint/integer ids, a str for uuid or text ids
+# (the app's table decides; JSON payloads, RQ job ids and logs carry either).
+RowId = int | str
+
+
+def row_id(value: Any) -> RowId:
+    """The id as the database returned it, in the form sous carries it."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value)
 
 
 @dataclass(frozen=True)
 class ClaimedRow:
-    id: int
+    id: RowId
     attempt: int
     raw_name: str | None
     cleaned_name: str | None
@@ -37,7 +52,7 @@ class ClaimedRow:
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> ClaimedRow:
         return cls(
-            id=rec["id"],
+            id=row_id(rec["id"]),
             attempt=rec["attempt_count"],
             raw_name=rec["raw_name"],
             cleaned_name=rec["cleaned_name"],
@@ -50,8 +65,9 @@ class ClaimedRow:
         )
 
     @property
-    def fence(self) -> dict[str, int]:
-        return {"id": self.id, "attempt": self.attempt}
+    def fence(self) -> dict[str, RowId]:
+        """The (id, attempt) every write is conditioned on, keyed by the queue's column names."""
+        return {"id": self.id, "attempt_count": self.attempt}
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ def requeue_expired(
     return int(db.fetch_value(conn, "requeue_expired", {"limit": limit, "error": error}) or 0)
 
 
-def complete_rows(conn: sa.Connection, results: Sequence[tuple[ClaimedRow, Resolution]]) -> set[int]:
+def complete_rows(conn: sa.Connection, results: Sequence[tuple[ClaimedRow, Resolution]]) -> set[RowId]:
     """Writes results; returns the ids written. Rows missing from it had lost their lease."""
     if not results:
         return set()
@@ -125,77 +141,98 @@ def complete_rows(conn: sa.Connection, results: Sequence[tuple[ClaimedRow, Resol
         }
         for row, res in results
     )
-    written = {r["id"] for r in db.fetch_all(conn, "complete_rows", {"rows": payload})}
+    written = {row_id(r["id"]) for r in db.fetch_all(conn, "complete_rows", {"rows": payload})}
     _log_lost("complete", [row for row, _ in results], written)
     return written
 
 
-def reject_rows(conn: sa.Connection, rejections: Sequence[tuple[ClaimedRow, str, str]]) -> set[int]:
+def reject_rows(conn: sa.Connection, rejections: Sequence[tuple[ClaimedRow, str, str]]) -> set[RowId]:
     """(row, reason, provider) -> rejected: terminal, never retried."""
     if not rejections:
         return set()
     payload = _rows_param(
-        {**row.fence, "reason": reason[:1000], "provider": provider} for row, reason, provider in rejections
+        {**row.fence, "last_error": reason[:1000], "provider": provider}
+        for row, reason, provider in rejections
     )
-    written = {r["id"] for r in db.fetch_all(conn, "reject_rows", {"rows": payload})}
+    written = {row_id(r["id"]) for r in db.fetch_all(conn, "reject_rows", {"rows": payload})}
     _log_lost("reject", [row for row, _, _ in rejections], written)
     return written
 
 
 def fail_rows(
     conn: sa.Connection, failures: Sequence[tuple[ClaimedRow, str]], *, max_attempts: int
-) -> dict[int, str]:
+) -> dict[RowId, str]:
     """Back to pending, or failed once attempts reach max_attempts; returns id -> new status."""
     if not failures:
         return {}
-    payload = _rows_param({**row.fence, "error": error[:2000]} for row, error in failures)
+    payload = _rows_param({**row.fence, "last_error": error[:2000]} for row, error in failures)
     out = {
-        r["id"]: r["status"]
+        row_id(r["id"]): r["status"]
         for r in db.fetch_all(conn, "fail_rows", {"rows": payload, "max_attempts": max_attempts})
     }
     _log_lost("fail", [row for row, _ in failures], set(out))
     return out
 
 
-def release_rows(conn: sa.Connection, rows: Sequence[ClaimedRow], reason: str = "released") -> set[int]:
+def release_rows(conn: sa.Connection, rows: Sequence[ClaimedRow], reason: str = "released") -> set[RowId]:
     if not rows:
         return set()
     payload = _rows_param(row.fence for row in rows)
-    return {r["id"] for r in db.fetch_all(conn, "release_rows", {"rows": payload, "reason": reason})}
+    return {row_id(r["id"]) for r in db.fetch_all(conn, "release_rows", {"rows": payload, "reason": reason})}
 
 
-def extend_lease(conn: sa.Connection, rows: Sequence[ClaimedRow], lease_seconds: int) -> set[int]:
+def extend_lease(conn: sa.Connection, rows: Sequence[ClaimedRow], lease_seconds: int) -> set[RowId]:
     if not rows:
         return set()
     payload = _rows_param(row.fence for row in rows)
     return {
-        r["id"] for r in db.fetch_all(conn, "extend_lease", {"rows": payload, "lease_seconds": lease_seconds})
+        row_id(r["id"])
+        for r in db.fetch_all(conn, "extend_lease", {"rows": payload, "lease_seconds": lease_seconds})
     }
 
 
-def insert_rows(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+def insert_rows(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[RowId]:
     """Inserts queue rows (keys: raw_name, cleaned_name, raw_unit, source, recipe_ingredient_id)."""
     if not rows:
         return []
-    return [r["id"] for r in db.fetch_all(conn, "insert_rows", {"rows": _rows_param(rows)})]
+    try:
+        found = db.fetch_all(conn, "insert_rows", {"rows": _rows_param(rows)})
+    except DatabaseError as exc:
+        if _sqlstate(exc) in INVALID_ID_STATES:  # "abc" for an integer recipe_ingredient_id
+            raise InvalidInput(f"a row does not fit ingredient_match_queue: {exc}") from None
+        raise
+    return [row_id(r["id"]) for r in found]
 
 
-def _log_lost(op: str, rows: Sequence[ClaimedRow], written: set[int]) -> None:
+def _sqlstate(exc: DatabaseError) -> str | None:
+    state = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+    return None if state is None else str(state)
+
+
+def get_row(conn: sa.Connection, raw_id: str) -> dict[str, Any] | None:
+    """One queue row by its id as text; an id the table's id type cannot hold is not found."""
+    try:
+        with conn.begin_nested():
+            row = db.fetch_one(conn, "get_row", {"id": raw_id})
+    except DatabaseError as exc:
+        if _sqlstate(exc) in INVALID_ID_STATES:
+            return None
+        raise
+    if row is not None:
+        row["id"] = row_id(row["id"])
+    return row
+
+
+def _log_lost(op: str, rows: Sequence[ClaimedRow], written: set[RowId]) -> None:
     for row in rows:
         if row.id not in written:
             log.warning("lease_lost", extra={"op": op, "row_id": row.id, "attempt": row.attempt})
 
 
-def get_row(conn: sa.Connection, row_id: int) -> dict[str, Any] | None:
-    """One queue row, every column; None when there is no such row."""
-    return db.fetch_one(conn, "get_row", {"id": row_id})
-
-
-def status_counts(conn: sa.Connection, ids: Sequence[int]) -> dict[str, int]:
-    """How many of the rows `ids` are in each status."""
-    return {
-        str(r["status"]): int(r["n"]) for r in db.fetch_all(conn, "demo_status_counts", {"ids": list(ids)})
-    }
+def status_counts(conn: sa.Connection, ids: Sequence[RowId]) -> dict[str, int]:
+    """How many of the rows `ids` (of the table's id type) are in each status."""
+    params = {"ids": json.dumps(list(ids))}
+    return {str(r["status"]): int(r["n"]) for r in db.fetch_all(conn, "demo_status_counts", params)}
 
 
 def pending_count(conn: sa.Connection, source: str = "any") -> int:

@@ -3,7 +3,9 @@
 free 5/month and 10/hour, premium 50 and 20, enterprise unlimited and 50. A profile's
 `plan_limits` overrides either number with the keys `ocr_jobs` (extractions per month, the
 existing app's name) and `uploads_per_hour`; null or negative means unlimited, a value that is
-not a number is ignored. A user without a profile row is on the free plan.
+not a number is ignored. A user without a profile row is on the free plan. The app's own key
+`monthly_uploads` (accepted uploads per calendar month, cached ones included) keeps working
+beside them: set, it is checked too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Limits:
     plan: str
     monthly: int | None  # None: unlimited
     hourly: int | None  # None: unlimited
+    monthly_uploads: int | None = None  # the app's `monthly_uploads` key; None: no such limit
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,12 @@ class QuotaState:
     hourly_used: int
     month_resets_at: datetime
     hour_resets_at: datetime | None  # when the oldest upload of the window ages out
+    monthly_uploads_used: int = 0
+
+    @property
+    def monthly_uploads_exhausted(self) -> bool:
+        cap = self.limits.monthly_uploads
+        return cap is not None and self.monthly_uploads_used >= cap
 
     @property
     def monthly_exhausted(self) -> bool:
@@ -50,6 +59,14 @@ class QuotaState:
 
     def as_json(self) -> dict[str, Any]:
         monthly, hourly = self.limits.monthly, self.limits.hourly
+        out = self._as_json(monthly, hourly)
+        cap = self.limits.monthly_uploads
+        if cap is not None:
+            used = self.monthly_uploads_used
+            out["monthlyUploads"] = {"limit": cap, "used": used, "remaining": max(cap - used, 0)}
+        return out
+
+    def _as_json(self, monthly: int | None, hourly: int | None) -> dict[str, Any]:
         return {
             "plan": self.limits.plan,
             "monthly": {
@@ -85,7 +102,8 @@ def limits_for(plan: str | None, plan_limits: dict[str, Any] | None) -> Limits:
         monthly = _int_or_none(overrides["ocr_jobs"], monthly)
     if "uploads_per_hour" in overrides:
         hourly = _int_or_none(overrides["uploads_per_hour"], hourly)
-    return Limits(plan, monthly, hourly)
+    uploads = _int_or_none(overrides["monthly_uploads"], None) if "monthly_uploads" in overrides else None
+    return Limits(plan, monthly, hourly, uploads)
 
 
 def next_month(now: datetime) -> datetime:
@@ -107,6 +125,7 @@ def quota_state(conn: sa.Connection, user_id: uuid.UUID) -> QuotaState:
         hourly_used=int(row["hourly_used"]),
         month_resets_at=next_month(now),
         hour_resets_at=(oldest + HOUR) if oldest else None,
+        monthly_uploads_used=int(row.get("monthly_uploads_used") or 0),
     )
 
 

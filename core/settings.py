@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     # Connections (secrets: no defaults).
     database_url: str | None = None
+    # A session connection (direct, or a session-mode pooler) for LISTEN, the dispatcher's lock
+    # and `sous migrate`, when DATABASE_URL goes through a transaction-mode pooler (Supabase 6543).
+    database_listen_url: str | None = None
     redis_url: str | None = None
 
     # Local model server (vLLM or the simulator).
@@ -98,6 +101,11 @@ class Settings(BaseSettings):
     # images/app.Dockerfile and .env.example carry the same number (tests/unit/test_compose.py).
     worker_count: int = Field(default=16, gt=0)
     box_id: str = Field(default_factory=socket.gethostname)
+
+    # Shadow report: which of the app's queue columns hold the nightly job's answer for each
+    # field sous answers, as field=column pairs (fields: canonical_name, resolved_unit,
+    # resolved_quantity, status).
+    shadow_compare_columns: str = "canonical_name=canonical_name,resolved_unit=resolved_unit"
 
     # Rollout.
     rollout_stage: RolloutStage | None = None
@@ -197,6 +205,8 @@ class Settings(BaseSettings):
         out: list[str] = []
         if "database" in needs:
             out += _check_url("DATABASE_URL", self.database_url, ("postgresql", "postgres"))
+            if self.database_listen_url:
+                out += _check_url("DATABASE_LISTEN_URL", self.database_listen_url, ("postgresql", "postgres"))
         if "redis" in needs:
             out += _check_url("REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
         if "api" in needs:

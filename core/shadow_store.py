@@ -33,10 +33,6 @@ def insert(conn: sa.Connection, rows: Sequence[dict[str, Any]], *, model: str, p
 
 
 def report_rows(conn: sa.Connection) -> list[dict[str, Any]]:
-    """Each finished row's latest shadow answer next to its live outcome, with `agree`."""
-    return db.fetch_all(conn, "shadow_report_summary")
-
-
-def pending_count(conn: sa.Connection) -> int:
-    """Shadowed rows whose live outcome is not final yet."""
-    return int(db.fetch_value(conn, "shadow_report_pending") or 0)
+    """Each shadowed row's latest dry-run answer (shadow_* keys) beside the live row as a dict
+    (`live`), whichever of the app's columns hold the nightly job's answers."""
+    return db.fetch_all(conn, "shadow_report_rows")

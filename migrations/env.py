@@ -16,7 +16,8 @@ if not url:
 
 engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.pool.NullPool)
 with engine.connect() as connection:
-    context.configure(connection=connection, transaction_per_migration=True)
+    # One transaction for the whole upgrade: it applies completely or changes nothing.
+    context.configure(connection=connection, transaction_per_migration=False)
     with context.begin_transaction():
         context.run_migrations()
 engine.dispose()

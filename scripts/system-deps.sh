@@ -8,6 +8,8 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
   || missing+=(postgresql postgresql-contrib)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# A transaction-mode pooler in front of the test Postgres, as Supabase's (tests/integration/test_pgbouncer.py).
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr tesseract-ocr-eng)
 # Orientation detection turns sideways menu photos upright (model/ocr.py upright()).
 tesseract --list-langs 2>/dev/null | grep -qx osd || missing+=(tesseract-ocr-osd)

@@ -1,15 +1,18 @@
 """The dispatcher: one active per box, woken by LISTEN/NOTIFY, with a periodic sweep.
 
-Leadership is a session-level Postgres advisory lock keyed on BOX_ID, held on a dedicated
-connection that also LISTENs. A second dispatcher on the same box polls for the lock and takes
-over within about a second when the first one's connection dies (the server releases session
-locks on disconnect, so a SIGKILLed or partitioned leader cannot keep it). Boxes with different
-BOX_IDs each get their own lock and dispatch side by side (claims use SKIP LOCKED).
+Leadership is a Postgres advisory lock keyed on BOX_ID, held by an open transaction on a
+dedicated connection (see LeaderConnection). A second dispatcher on the same box polls for the
+lock and takes over within about a second when the first one's connection dies (the server ends
+its transaction and releases the lock, so a SIGKILLed or partitioned leader cannot keep it).
+Boxes with different BOX_IDs each get their own lock and dispatch side by side (claims use SKIP
+LOCKED).
 
-Notifications are an accelerator, never a requirement. With QUEUE_LISTEN=false (PgBouncer in
-transaction mode, where LISTEN does not pass), or when the start-up self-check's own NOTIFY does
-not come back within PROBE_TIMEOUT_SECONDS (`dispatch_notify_unavailable`), the dispatcher relies
-on the sweep and runs it every min(WORKER_INTERVAL_SECONDS, NO_NOTIFY_SWEEP_SECONDS).
+Notifications are an accelerator, never a requirement. The lock and LISTEN use the session URL,
+DATABASE_LISTEN_URL; without it they use DATABASE_URL (a warning at start-up says so). With
+QUEUE_LISTEN=false, or when the start-up self-check's own NOTIFY does not come back within
+PROBE_TIMEOUT_SECONDS (`dispatch_notify_unavailable`: PgBouncer in transaction mode, where LISTEN
+does not pass), the dispatcher relies on the sweep and runs it every
+min(WORKER_INTERVAL_SECONDS, NO_NOTIFY_SWEEP_SECONDS).
 """
 
 from __future__ import annotations
@@ -42,20 +45,31 @@ def lock_name(box_id: str) -> str:
 
 
 class LeaderConnection:
-    """The dedicated connection holding the advisory lock and the LISTEN."""
+    """Leadership and notifications, on two dedicated connections to the session URL
+    (DATABASE_LISTEN_URL, else DATABASE_URL).
+
+    The lock is a transaction-level advisory lock held by a transaction kept open for the whole
+    leadership: the server drops it with the connection (a SIGKILLed leader loses it at once), and
+    through a transaction-mode pooler the open transaction pins one server connection, so the lock
+    can neither leak onto a pooled connection nor be shared. LISTEN needs a connection that sits
+    outside transactions (notifications arrive between them): the second one.
+    """
 
     def __init__(self, database_url: str, box_id: str) -> None:
         self.key = leader.advisory_lock_key(lock_name(box_id))
-        self.engine = create_engine(database_url, pool_size=1, app_name=f"sous-dispatch-{box_id}")
-        self.conn: sa.Connection | None = None
+        self.engine = create_engine(database_url, pool_size=2, app_name=f"sous-dispatch-{box_id}")
+        self.conn: sa.Connection | None = None  # holds the lock (an open transaction)
+        self.listen_conn: sa.Connection | None = None
 
     def try_acquire(self, listen: bool = True) -> bool:
         if self.conn is None:
-            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.conn = self.engine.connect()
         if leader.try_lock(self.conn, self.key):
             if listen:
-                leader.listen(self.conn)
+                self.listen_conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                leader.listen(self.listen_conn)
             return True
+        self.conn.rollback()
         return False
 
     def probe(self, engine: sa.Engine, box_id: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
@@ -65,27 +79,30 @@ class LeaderConnection:
         return self.wait(timeout) > 0
 
     def check(self) -> None:
-        """Raises DatabaseError when the connection (and with it the lock) is gone."""
+        """Raises DatabaseError when the lock's connection (and with it the lock) is gone."""
         assert self.conn is not None
         leader.ping(self.conn)
 
     def wait(self, timeout: float) -> int:
         """Waits up to `timeout` seconds for a notification; returns how many arrived."""
-        assert self.conn is not None
-        raw: Any = self.conn.connection.driver_connection
+        if self.listen_conn is None:
+            time.sleep(max(timeout, 0.0))
+            return 0
+        raw: Any = self.listen_conn.connection.driver_connection
         got = sum(1 for _ in raw.notifies(timeout=max(timeout, 0.0), stop_after=1))
         if got:
             got += sum(1 for _ in raw.notifies(timeout=0.0))
         return got
 
     def close(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.invalidate()  # never back into a pool: closing releases the lock
-                self.conn.close()
-            except Exception:
-                log.debug("leader connection close failed", exc_info=True)
-            self.conn = None
+        for conn in (self.listen_conn, self.conn):
+            if conn is not None:
+                try:
+                    conn.invalidate()  # never back into a pool: closing ends the lock's transaction
+                    conn.close()
+                except Exception:
+                    log.debug("leader connection close failed", exc_info=True)
+        self.conn = self.listen_conn = None
         self.engine.dispose()
 
 
@@ -138,7 +155,8 @@ class Dispatcher:
             extra={
                 "box_id": self.settings.box_id,
                 "probe_seconds": PROBE_TIMEOUT_SECONDS,
-                "hint": "PgBouncer in transaction mode? set QUEUE_LISTEN=false; the sweep takes over",
+                "hint": "a transaction-mode pooler? set DATABASE_LISTEN_URL to a session/direct URL "
+                "(or QUEUE_LISTEN=false); the sweep takes over",
             },
         )
         return False

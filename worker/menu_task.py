@@ -11,6 +11,7 @@ dispatcher's sweep enqueues the job again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -22,6 +23,7 @@ from rq.job import Job, JobStatus
 
 from core import jobs, menu_jobs
 from core.errors import DatabaseError, InvalidInput, LeaseLost
+from core.fetch import SafeFetcher, policy_allowing
 from model.menu import MenuStructurer
 from model.ocr import ocr_image
 from worker.context import WorkerContext, get_context
@@ -79,9 +81,7 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
         return {"job_id": job_id, "status": "failed"}
     log.info("menu_job_start", extra={"job_id": job_id, "attempt": job.attempt})
     try:
-        image = with_retries("load_image", lambda: menu_jobs.load_image(ctx.engine, job.image_hash))
-        if image is None:
-            raise InvalidInput(f"the image {job.image_hash[:12]}… is missing from menu_images")
+        image = job_image(ctx, job)
         ocr = ocr_image(image, settings.menu_max_image_pixels)
         # The model step may take a while (timeouts, fallbacks): a fresh lease for it.
         with_retries(
@@ -121,6 +121,30 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
         },
     )
     return {"job_id": job_id, "status": "completed", "provider": extraction.provider}
+
+
+def job_image(ctx: WorkerContext, job: menu_jobs.ClaimedJob) -> bytes:
+    """The job's photo: from menu_images, or, for a job the old app queued in ocr_jobs (no stored
+    bytes), fetched from its image_url with the API's checks (size, private addresses)."""
+    if job.image_hash:
+        image_hash = job.image_hash
+        image = with_retries("load_image", lambda: menu_jobs.load_image(ctx.engine, image_hash))
+        if image is not None:
+            return image
+    if not job.image_url:
+        raise InvalidInput(f"the image {(job.image_hash or '')[:12]}… is missing from menu_images")
+    s = ctx.settings
+    fetcher = SafeFetcher(
+        max_bytes=s.menu_max_image_bytes,
+        allow_private=s.menu_allow_private_hosts,
+        policy=policy_allowing(s.fetch_allowed_networks),
+        deadline_seconds=s.menu_fetch_deadline_seconds,
+    )
+    try:
+        # The fetcher is async (the API runs it on its event loop); a worker runs one job at a time.
+        return asyncio.run(fetcher.fetch(job.image_url)).content
+    finally:
+        fetcher.close()
 
 
 def _rq_live(ctx: WorkerContext, rq_id: str) -> bool:

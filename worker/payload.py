@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.queue import ClaimedRow
+from core.queue import ClaimedRow, RowId, row_id
 
 PAYLOAD_VERSION = 1
 
@@ -33,7 +33,7 @@ def row_to_dict(row: ClaimedRow) -> dict[str, Any]:
 
 def row_from_dict(d: dict[str, Any]) -> ClaimedRow:
     return ClaimedRow(
-        id=int(d["id"]),
+        id=row_id(d["id"]),
         attempt=int(d["attempt"]),
         raw_name=d.get("raw_name"),
         cleaned_name=d.get("cleaned_name"),
@@ -50,7 +50,7 @@ def shadow_row(record: dict[str, Any]) -> ClaimedRow:
     """A pending row read (not claimed) by a dry run: `attempt` is its unchanged attempt_count
     and `processing_started_at` is when the dry run read it."""
     return ClaimedRow(
-        id=record["id"],
+        id=row_id(record["id"]),
         attempt=record["attempt_count"],
         raw_name=record["raw_name"],
         cleaned_name=record["cleaned_name"],
@@ -78,5 +78,5 @@ class ChunkPayload:
         return cls(rows=[row_from_dict(d) for d in data["rows"]], dry_run=bool(data.get("dry_run")))
 
     @property
-    def fences(self) -> list[tuple[int, int]]:
+    def fences(self) -> list[tuple[RowId, int]]:
         return [(r.id, r.attempt) for r in self.rows]

@@ -16,7 +16,8 @@ TABLES = {
     "ingredient_canonical_cache",
     "ingredient_match_shadow",
     "queue_runs",
-    "ops_audit_log",  # 0003_ops_audit_log (issue 15)
+    "ops_audit_log",  # issue 15
+    "sous_schema_changes",
 }
 
 

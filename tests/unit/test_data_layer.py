@@ -27,7 +27,7 @@ DATA_LAYER = {
         "ops_actions",
         "stage",
     )
-}
+} | {"core/adoption/apply.py", "core/adoption/catalog.py"}  # `sous migrate`: catalog reads, its log
 RUNNERS = {"execute", "fetch_all", "fetch_one", "fetch_value", "query", "all_queries"}
 
 

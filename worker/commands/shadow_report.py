@@ -1,4 +1,5 @@
-"""sous shadow-report: agreement of DRY_RUN answers with the rows' final live results."""
+"""sous shadow-report: agreement of DRY_RUN answers with what the nightly job (or the live
+pipeline) wrote on the same rows, per field, with a sample of the disagreements."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     engine = create_engine(settings.database_url, pool_size=1, app_name="sous-shadow-report")
     try:
         with transaction(engine) as conn:
-            report = shadow_report(conn, max_disagreements=args.limit)
+            report = shadow_report(
+                conn, max_disagreements=args.limit, columns=settings.shadow_compare_columns
+            )
     finally:
         engine.dispose()
     print(json.dumps(report, indent=2, default=str))
