@@ -184,7 +184,9 @@ def test_dashboard_renders_in_chromium(
         ).scalar_one()
         audit = conn.execute(sa.text("SELECT actor, action, changed_ids FROM ops_audit_log")).one()
     assert status == "pending"
-    assert audit.action == "retry" and audit.changed_ids == [long_id] and audit.actor.startswith("session@")
+    assert (
+        audit.action == "retry" and audit.changed_ids == [str(long_id)] and audit.actor.startswith("session@")
+    )
     assert "OCR found no text in the image" in dom
     providers = re.search(r'<table id="providers">.*?</table>', dom, re.S)
     assert providers and "<td>local</td>" in providers.group(0)

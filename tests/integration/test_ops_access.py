@@ -173,7 +173,9 @@ def test_operator_actions_change_rows_and_are_audited(client: TestClient, engine
     assert rows[ids["processing"]] == "pending" and rows[ids["pending"]] == "rejected"
     assert rows[ids["resolved"]] == "resolved"
     assert [a.action for a in audit] == ["retry", "requeue", "discard"]
-    assert audit[0].actor == "service-key@testclient" and audit[0].changed_ids == [ids["failed"]]
+    assert audit[0].actor == "service-key@testclient" and audit[0].changed_ids == [
+        str(ids["failed"])
+    ]  # text: any id type
     shown = client.get("/api/dashboard/data", headers=KEY).json()
     assert [a["action"] for a in shown["audit"]] == ["discard", "requeue", "retry"]
     assert [r["id"] for r in shown["failures"]["rejected"]] == [ids["pending"]]
