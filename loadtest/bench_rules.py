@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import random
 import sys
 import time
@@ -54,7 +55,7 @@ REGIONAL = {
     "treacle": "molasses", "demerara sugar": "brown sugar", "sultana": "raisin", "streaky bacon": "bacon",
     "gammon": "ham", "tinned": "canned", "stock cube": "bouillon cube", "groundnut oil": "peanut oil",
     "rapeseed oil": "canola oil", "garbanzo bean": "chickpea", "pak choi": "bok choy",
-    "half and half": "half-and-half",
+    "half and half": "half-and-half", "gelatine": "gelatin",
 }  # fmt: skip
 
 
@@ -81,7 +82,18 @@ def name_matches(answer: str, label: str) -> bool:
     label_words = words(label_l) | words(SYNONYMS.get(singular(label_l), ""))
     label_words |= {SYNONYMS[w] for w in label_words if w in SYNONYMS}
     label_words = {fold_accents(w) for w in label_words}
-    return head(answer) in label_words or head(label_l) in words(answer)
+    label_words |= joined(label_l)
+    answer_heads = {head(answer)} | joined(answer)
+    return bool(answer_heads & label_words) or head(label_l) in words(answer) | joined(answer)
+
+
+def joined(phrase: str) -> set[str]:
+    """Spellings that differ only in a space or hyphen: "bread crumbs" ~ "breadcrumbs",
+    "chick-peas" ~ "chickpeas", "pine nut" ~ "pinenuts" (singular, lower case)."""
+    parts = fold_accents(phrase.lower()).replace(",", " ").split()
+    out = {singular(w.replace("-", "")) for w in parts if "-" in w}
+    out |= {singular(a + b) for a, b in itertools.pairwise(parts)}
+    return out
 
 
 def label_quantity(text: str, units: list[str]) -> float | None:

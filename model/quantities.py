@@ -28,7 +28,7 @@ _VULGAR = "".join(
 )
 _NUM = r"(?:\d*\s?[" + _VULGAR + r"]|\d+(?:[.,]\d+)?(?:\s+\d+/\d+|/\d+)?)"
 _RANGE = re.compile(
-    r"^\s*(?:about|approximately|approx\.?|roughly|around|some)?\s*"
+    r"^\s*(?:about|approximately|approx\.?|roughly|around|some|up\s+to)?\s*"
     r"(?P<a>" + _NUM + r")(?:\s*(?:-|\u2013|\u2014|to|or)\s*(?P<b>" + _NUM + r"))?(?![\d%/])",
     re.IGNORECASE,
 )

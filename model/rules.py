@@ -209,6 +209,9 @@ def _content_words(segment: str) -> list[str]:
     words = [w for w in words if w and w not in PREPARATION_WORDS and w not in _FILLER]
     # "5 cracked juniper berries": a participle before the name that is no vocabulary word
     # (unlike "dried", "smoked", "condensed") describes the preparation.
+    # A segment of participles alone ("washed, hulled, and dried strawberries") names nothing.
+    if all(_is_participle(w) or w in {"and", "or"} for w in words):
+        return []
     words = [w for i, w in enumerate(words) if i == len(words) - 1 or not _is_participle(w)]
     while words and (
         canonical_unit(words[0]) or words[0] in {"and", "or", "with"} or words[0] in NUMBER_WORDS
@@ -270,9 +273,23 @@ _VOCABULARY_WORDS = frozenset(w for entry in CANONICAL for w in re.split(r"[\s-]
 
 
 def _is_participle(word: str) -> bool:
+    if word.startswith(_ADVERB_PREFIXES):  # "well-shaken", "freshly-ground"
+        return True
     return (
         len(word) >= 5 and word.endswith("ed") and not word.endswith("eed") and word not in _VOCABULARY_WORDS
     )
+
+
+_ADVERB_PREFIXES = (
+    "well-",
+    "freshly-",
+    "finely-",
+    "lightly-",
+    "roughly-",
+    "coarsely-",
+    "thinly-",
+    "thickly-",
+)
 
 
 # Count units written after the name: "2 garlic cloves", "3 celery ribs".

@@ -212,7 +212,6 @@ SYNONYMS: dict[str, str] = {
     "natural yogurt": "yogurt",
     "greek yoghurt": "greek yogurt",
     "soured cream": "sour cream",
-    "tomato puree": "tomato paste",
     "single cream": "light cream",
     "bicarbonate soda": "baking soda",
     "cream tartar": "cream of tartar",
@@ -249,7 +248,7 @@ extra, whole, natural, homemade, store-bought, prepared, frozen, canned, tinned,
 slivered, blanched, crumbled, cleaned, chiffonaded, reconstituted, day-old, commercial, good-sized,
 sized, firm, lukewarm, boiling, scrubbed, patted, dry-packed, oil-packed, well-drained, separated,
 soaked, cubes, leftover, fully, medium-small, skinned, plump, fine, dry-roasted, thawed, refrigerated,
-brine-cured, unpeeled,
+brine-cured, unpeeled, thick, thin,
 """) - {"whole", "extra"}
 
 # Phrases after which a line stops naming the ingredient ("for garnish", "to taste").
@@ -279,7 +278,6 @@ TAIL_MARKERS: tuple[str, ...] = (
     " this ",
     " these ",
     " you ",
-    " but ",
     " can be ",
     " which ",
     " ideally ",
