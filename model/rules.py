@@ -262,7 +262,9 @@ _PART_OF = re.compile(
 _PICKED_FROM = re.compile(
     r"^\s*(?:leaves|stems|kernels|seeds|florets|meat|flesh)\s+(?:cut\s+|picked\s+)?(?:of|from)\s+"
 )
-_FILLER = frozenset({"of", "the", "a", "an", "any", "other", "some", "not", "lg", "sm", "med", "each"})
+_FILLER = frozenset(
+    {"of", "the", "a", "an", "any", "other", "some", "not", "lg", "sm", "med", "md", "each", "very"}
+)
 # Synonyms that start with a preparation word: matched before such words are dropped.
 _PREP_SYNONYMS = sorted(
     ((k, v) for k, v in SYNONYMS.items() if k.split()[0] in PREPARATION_WORDS and " " in k),

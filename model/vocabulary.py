@@ -340,7 +340,7 @@ clove, can, tin, bunch, slice, sprig, stick, piece, pinch, dash, handful, packag
 bottle, head, stalk, rib, leaf, sheet, envelope, box, bag, container, drop, ear, fillet, strip, cube,
 knob, splash, scoop, wedge, loaf, link, sachet, carton, tub, block, bulb, pod, round, cup, recipe, batch,
 stem, spear, branch, bar, square, portion, serving, stalk, dollop, glug, lug, punnet, pot, rasher, pack,
-tray, tube, shake, sprinkle, knob,
+tray, tube, shake,
 """) - {"cup"}
 
 # Number words a recipe line may start with.
