@@ -254,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         default="both",
         help="run the merged chain with INGREDIENT_MODEL_SKIP_CONFIDENT on, off, or both",
     )
+    parser.add_argument(
+        "--no-model-alone", dest="model_alone", action="store_false", help="skip the model-alone pass"
+    )
     args = parser.parse_args(argv)
     rows = load(args.data)
     if not rows:
@@ -272,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         runs[0].seconds = time.perf_counter() - started
         if args.skip_confident in ("both", "on"):
             runs.append(bench_model.merged_chain(cfg, rows, args.batch, skip_confident=True))
-        runs.append(bench_model.model_alone(cfg, rows, args.batch))
+        if args.model_alone:
+            runs.append(bench_model.model_alone(cfg, rows, args.batch))
         if args.skip_confident in ("both", "off"):
             runs.append(bench_model.merged_chain(cfg, rows, args.batch, skip_confident=False))
         bench_model.compare(rows, runs, score)

@@ -20,7 +20,7 @@ def read(line: str) -> tuple[str | None, float | None, str | None]:
     [
         ("4 x 200g/7oz salmon fillets", ("salmon fillet", 4.0, None)),
         ("2 x 400g tins chopped tomatoes", ("tomato", 2.0, "tin")),
-        ("3 × 150ml pots natural yogurt", ("yogurt", 3.0, "pot")),
+        ("3 \u00d7 150ml pots natural yogurt", ("yogurt", 3.0, "pot")),
         ("6 x 1 oz / 28 g squares dark chocolate", ("chocolate", 6.0, "square")),
     ],
 )
@@ -35,8 +35,8 @@ def test_multiplied_packs_count_the_packs_and_drop_their_size(
     [
         ("milk - this can be infused but must be cold", "milk"),
         ("250ml double cream - if you can find it, use Jersey", "heavy cream"),
-        ("1 lemon – you can use a lime instead", "lemon"),
-        ("2 tbsp honey — or maple syrup", "honey"),
+        ("1 lemon \u2013 you can use a lime instead", "lemon"),
+        ("2 tbsp honey \u2014 or maple syrup", "honey"),
         ("1 tsp vanilla extract if you have it", "vanilla extract"),
         ("200g spinach this can be frozen", "spinach"),
     ],
