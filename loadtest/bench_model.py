@@ -77,7 +77,12 @@ def model_alone(cfg: ProviderConfig, rows: list[Row], batch: int) -> PathRun:
             schema,
             max_tokens=OUTPUT_TOKENS_OVERHEAD + OUTPUT_TOKENS_PER_ITEM * len(chunk) * 2,
         )
-        resp = client.chat.completions.create(**request_kwargs(cfg, request))
+        try:
+            resp = client.chat.completions.create(**request_kwargs(cfg, request))
+        except openai.OpenAIError as exc:  # a time-out on a shared server: no answer for these rows
+            run.notes.append(f"no answer for {chunk}: {type(exc).__name__}")
+            run.answers.extend([None] * len(chunk))
+            continue
         run.requests += 1
         run.lines_asked += len(chunk)
         run.completion_tokens += resp.usage.completion_tokens if resp.usage else 0
