@@ -27,8 +27,8 @@ from model.ingredient_types import IngredientAnswer, IngredientQuery, normalize_
 from model.ingredients import (
     OUTPUT_TOKENS_OVERHEAD,
     OUTPUT_TOKENS_PER_ITEM,
-    RULES_CONFIDENT,
     IngredientResolver,
+    rules_unsure,
 )
 from model.prompts import INGREDIENT_SYSTEM, ingredient_user_message
 from model.rules import resolve_with_rules, tidy_model_name
@@ -125,8 +125,7 @@ def merged_chain(cfg: ProviderConfig, rows: list[Row], batch: int, skip_confiden
 
 
 def unsure(row: Row) -> bool:
-    a = resolve_with_rules(row["input"])
-    return a.status != "resolved" or a.confidence < RULES_CONFIDENT
+    return rules_unsure(resolve_with_rules(row["input"]))
 
 
 def compare(rows: list[Row], runs: list[PathRun], score: Any) -> None:

@@ -36,7 +36,10 @@ from model.words import singular
 RULES_VERSION = "rules-v4"  # bump when answers change: cached rules answers are keyed on it
 MAX_INPUT_CHARS = 300  # real ingredient lines are under ~200 characters
 MAX_NAME_WORDS = 8
-NON_FOOD_REASON = "not a food item"  # how a rejection for a named non-food thing starts
+NON_FOOD_REASON = "not a food item"
+# The confidence of a name found by near spelling: the one step where the rules put a different
+# word than the line's ("floour" -> flour, but also "broccolini" -> broccoli).
+NEAR_SPELLING_CONFIDENCE = 0.7  # how a rejection for a named non-food thing starts
 
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:lt|gt|amp|quot|#\d+);")
 _SQL = re.compile(
@@ -341,7 +344,7 @@ def canonicalize(phrase: str) -> tuple[str, float]:
     match = process.extractOne(forms[0], _VOCABULARY, scorer=fuzz.ratio, score_cutoff=88)
     if match is not None:
         found = match[0]
-        return SYNONYMS.get(found, found), 0.7
+        return SYNONYMS.get(found, found), NEAR_SPELLING_CONFIDENCE
     return forms[0], 0.5
 
 

@@ -37,22 +37,23 @@ def sent_lines(servers: FakeServers) -> list[str]:
 def test_a_model_name_replaces_the_rules_only_where_the_rules_are_unsure() -> None:
     servers = FakeServers()
     servers.chat["local"] = names_for(
-        {"1 pound ground turkey": "turkey", "5 cracked grains of paradise": "grains of paradise"}
+        {"1 pound ground turkey": "turkey", "2 tbsp sliced scalions": "scallion greens"}
     )
     confident, unsure = IngredientResolver(make(servers, [local()])).resolve(
-        [IngredientQuery.of("1 pound ground turkey"), IngredientQuery.of("5 cracked grains of paradise")]
+        [IngredientQuery.of("1 pound ground turkey"), IngredientQuery.of("2 tbsp sliced scalions")]
     )
     # The rules know "ground turkey" (the model's plainer "turkey" does not replace it) ...
     assert (confident.canonical_name, confident.quantity, confident.unit) == ("ground turkey", 1.0, "pound")
-    # ... and do not know the spice: the model's name, the rules' number.
-    assert (unsure.canonical_name, unsure.quantity, unsure.provider) == ("grains of paradise", 5.0, "local")
+    # ... and only guess the misspelling (a near spelling): the model's name, the rules' numbers.
+    assert (unsure.canonical_name, unsure.quantity, unsure.unit) == ("scallion greens", 2.0, "tablespoon")
+    assert unsure.provider == "local"
 
 
 def test_quantity_and_unit_are_always_the_rules() -> None:
     servers = FakeServers()
-    servers.chat["local"] = names_for({"2 ½ cups sifted floor": "all-purpose flour"})
+    servers.chat["local"] = names_for({"2 ½ cups sifted floour": "all-purpose flour"})
     (answer,) = IngredientResolver(make(servers, [local()])).resolve(
-        [IngredientQuery.of("2 ½ cups sifted floor")]
+        [IngredientQuery.of("2 ½ cups sifted floour")]
     )
     assert (answer.canonical_name, answer.quantity, answer.unit) == ("all-purpose flour", 2.5, "cup")
 
@@ -102,11 +103,11 @@ def test_one_wrong_rejection_in_a_batch_splits_it_and_the_rest_keep_the_model() 
 
 def test_skip_confident_sends_only_the_lines_the_rules_are_unsure_of() -> None:
     servers = FakeServers()
-    servers.chat["local"] = names_for({"5 cracked grains of paradise": "grains of paradise"})
-    lines = ["2 cups flour", "5 cracked grains of paradise", "", "<b>x</b>", "1 pound ground turkey"]
+    servers.chat["local"] = names_for({"2 tbsp sliced scalions": "scallion greens"})
+    lines = ["2 cups flour", "2 tbsp sliced scalions", "", "<b>x</b>", "5 cracked grains of paradise"]
     resolver = IngredientResolver(make(servers, [local()]), use_rules=True, skip_confident=True)
     answers = resolver.resolve([IngredientQuery.of(t) for t in lines])
-    assert sent_lines(servers) == ["5 cracked grains of paradise"]
+    assert sent_lines(servers) == ["2 tbsp sliced scalions"]  # a near spelling; the rest the rules know
     assert [a.provider for a in answers] == ["rules", "local", "rules", "rules", "rules"]
     assert (
         resolver.usage.requests == 1 and resolver.usage.lines == 1 and resolver.usage.completion_tokens == 20
@@ -116,4 +117,4 @@ def test_skip_confident_sends_only_the_lines_the_rules_are_unsure_of() -> None:
     IngredientResolver(make(servers, [local()]), skip_confident=False).resolve(
         [IngredientQuery.of(t) for t in lines]
     )
-    assert sent_lines(servers) == ["2 cups flour", "5 cracked grains of paradise", "1 pound ground turkey"]
+    assert sent_lines(servers) == ["2 cups flour", "2 tbsp sliced scalions", "5 cracked grains of paradise"]
