@@ -225,10 +225,10 @@ def merge(q: IngredientQuery, rules: IngredientAnswer, name: str | None, provide
         return IngredientAnswer(
             q.key, "resolved", tidy_model_name(name), amount.quantity, amount.unit, 0.6, provider, None
         )
+    canonical: str | None = rules.canonical_name
+    confidence = rules.confidence
     if rules_unsure(rules):
         canonical, confidence = tidy_model_name(name), MODEL_NAME_CONFIDENCE
-    else:
-        canonical, confidence = rules.canonical_name, rules.confidence
     return IngredientAnswer(
         q.key, "resolved", canonical, rules.quantity, rules.unit, confidence, provider, None
     )
