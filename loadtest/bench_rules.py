@@ -255,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run the merged chain with INGREDIENT_MODEL_SKIP_CONFIDENT on, off, or both",
     )
     parser.add_argument(
+        "--only-unsure", action="store_true", help="only the rows whose name the rules are unsure of"
+    )
+    parser.add_argument(
         "--no-model-alone", dest="model_alone", action="store_false", help="skip the model-alone pass"
     )
     args = parser.parse_args(argv)
@@ -262,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print(f"no labelled rows under {args.data}", file=sys.stderr)
         return 2
+    if args.only_unsure:
+        rows = [r for r in rows if bench_model.unsure(r)]
     if args.limit:
         rows = random.Random(args.seed).sample(rows, min(args.limit, len(rows)))
     misses: list[str] = []
