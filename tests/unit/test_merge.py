@@ -118,3 +118,15 @@ def test_skip_confident_sends_only_the_lines_the_rules_are_unsure_of() -> None:
         [IngredientQuery.of(t) for t in lines]
     )
     assert sent_lines(servers) == ["2 cups flour", "2 tbsp sliced scalions", "5 cracked grains of paradise"]
+
+
+def test_every_request_starts_with_the_same_bytes_for_prefix_caching() -> None:
+    servers = FakeServers()
+    servers.chat["local"] = names_for({})
+    resolver = IngredientResolver(make(servers, [local(max_out=40)]))  # 2 lines per request
+    resolver.resolve([IngredientQuery.of(t) for t in ["2 cups flour", "3 eggs", "1 tsp salt", "1 onion"]])
+    assert len(servers.requests) == 2
+    (_, first), (_, second) = servers.requests
+    assert first["messages"][0] == second["messages"][0]  # the system prompt, byte for byte
+    assert first["response_format"] == second["response_format"]
+    assert first["messages"][1] != second["messages"][1]  # only the lines differ
