@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: help install system-deps dev dev-down test test-unit test-integration test-e2e test-llm lint fmt \
+.PHONY: help install system-deps dev dev-down test test-unit test-integration test-e2e test-llm bench-llm lint fmt \
         migrate bench bench-boxes bench-claim soak soak-short chaos up up-worker-box down logs ps rollback \
         roll-forward stage clean
 
@@ -40,8 +40,11 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
-test-llm: $(STAMP) ## provider chain and a drain against a real llama.cpp server
-	@scripts/test-llm.sh
+test-llm: $(STAMP) ## provider chain and a drain against a real llama.cpp server (MODEL=smollm2)
+	@MODEL=$(MODEL) scripts/test-llm.sh
+
+bench-llm: $(STAMP) ## accuracy and rows/s of the model path on a real model (MODEL=qwen2.5-1.5b)
+	@MODEL=$(MODEL) scripts/bench-llm.sh
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

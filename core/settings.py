@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # Off only for the naive baseline of `make bench` (one request per row, no cache, no dedupe).
     queue_dedupe_enabled: bool = True
     ingredient_cache_enabled: bool = True
+    # Lines whose name the rules know are not sent to the model (model/ingredients.py).
+    ingredient_model_skip_confident: bool = False
     worker_interval_seconds: float = Field(default=300.0, gt=0)
     # LISTEN for new rows. Off behind PgBouncer in transaction mode (LISTEN does not pass
     # through it): the dispatcher then sweeps every min(WORKER_INTERVAL_SECONDS, 5) s instead.

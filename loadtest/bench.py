@@ -242,9 +242,13 @@ def main(argv: list[str] | None = None) -> int:
             REDIS_URL=rd.url,
             LOCAL_LLM_ENABLED="true",
             LOCAL_LLM_MODEL="qwen3-8b-instruct",
-            # A chunk of 4 answers is ~210 output tokens: ~35 s at 16 streams of 163 ms/token;
-            # the warm-up must outlast it, or the first window misses every completion.
+            # A chunk of 4 answers is ~25 output tokens (names only; ~180 before issue 14): ~4 s
+            # at 16 streams of 163 ms/token; the warm-up must outlast it, or the first window
+            # misses every completion.
             LOCAL_LLM_TIMEOUT_MS="150000",
+            # Every line goes to the model (the honest load); skipping lines the rules know
+            # would leave the simulated GPU nearly idle on this vocabulary-drawn workload.
+            INGREDIENT_MODEL_SKIP_CONFIDENT="false",
             LOG_LEVEL="INFO",  # the appliance default (.env.example); issue 13
             BOX_ID="bench",
         )

@@ -4,7 +4,9 @@ batched against one row per request, with the same request the provider chain se
     python -m loadtest.bench_llm --url http://127.0.0.1:PORT/v1 [--model smollm2] [--rows 24] [--batch 8]
 
 Validity (did the answer pass the strict schema check) is reported beside the speed: with a
-135M model most batched answers are invalid, and the chain would fall through to rules.
+135M model most batched answers are invalid, and the chain would fall through to rules. The
+characters of the answers per output token (server `usage`) calibrate the simulator's count
+(model/sim/app.py COMPLETION_CHARS_PER_TOKEN).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import openai
 from model.chain import JsonRequest, ProviderConfig, request_kwargs
 from model.ingredients import OUTPUT_TOKENS_OVERHEAD, OUTPUT_TOKENS_PER_ITEM
 from model.prompts import INGREDIENT_SYSTEM, ingredient_user_message
-from model.schemas import INGREDIENT_SCHEMA_NAME, InvalidAnswer, ingredient_schema, validate_ingredient_batch
+from model.schemas import INGREDIENT_SCHEMA_NAME, ingredient_schema, validate_ingredient_names
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FALLBACK = [
@@ -43,6 +45,7 @@ class Result:
     requests: int = 0
     valid_requests: int = 0
     completion_tokens: int = 0
+    answer_chars: int = 0
     seconds: float = 0.0
 
 
@@ -64,7 +67,7 @@ def run(client: openai.OpenAI, cfg: ProviderConfig, lines: list[str], batch: int
         chunk = lines[i : i + batch]
         request = JsonRequest(
             INGREDIENT_SYSTEM,
-            ingredient_user_message([(t, None) for t in chunk]),
+            ingredient_user_message(chunk),
             INGREDIENT_SCHEMA_NAME,
             schema,
             max_tokens=OUTPUT_TOKENS_OVERHEAD + OUTPUT_TOKENS_PER_ITEM * len(chunk) * 2,
@@ -73,10 +76,12 @@ def run(client: openai.OpenAI, cfg: ProviderConfig, lines: list[str], batch: int
         out.requests += 1
         out.rows += len(chunk)
         out.completion_tokens += resp.usage.completion_tokens if resp.usage else 0
+        content = resp.choices[0].message.content or ""
+        out.answer_chars += len(content.strip())
         try:
-            validate_ingredient_batch(json.loads(resp.choices[0].message.content or ""), len(chunk))
+            validate_ingredient_names(json.loads(content), len(chunk))
             out.valid_requests += 1
-        except (ValueError, InvalidAnswer):
+        except ValueError:  # json.JSONDecodeError and InvalidAnswer are ValueErrors
             pass
     out.seconds = time.perf_counter() - started
     return out
@@ -85,7 +90,8 @@ def run(client: openai.OpenAI, cfg: ProviderConfig, lines: list[str], batch: int
 def report(label: str, r: Result) -> str:
     return (
         f"  {label}: {r.rows / r.seconds:.2f} rows/s, {r.completion_tokens / r.rows:.1f} output tokens/row, "
-        f"{r.requests} requests in {r.seconds:.1f} s, valid answers {r.valid_requests}/{r.requests}"
+        f"{r.requests} requests in {r.seconds:.1f} s, valid answers {r.valid_requests}/{r.requests}, "
+        f"{r.answer_chars / max(1, r.completion_tokens):.2f} answer characters per output token"
     )
 
 

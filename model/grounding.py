@@ -1,39 +1,33 @@
 """Is a model's answer about the line it was given?
 
 A schema-valid answer can still be made up: measured on the labelled data (BENCHMARKS.md), a
-small model answered "1 bunch fresh thyme" with "1 large egg", copied from the prompt's example,
-and gave quantities that appear nowhere in the line. Such an answer would be written as
-`resolved`. So a resolved item must be grounded in its line, else the answer is invalid and
-the chain treats it like any invalid answer (retry, split, next provider, the rules):
+small model answered "1 bunch fresh thyme" with "egg", copied from the prompt's example. Such
+an answer would be written as `resolved`. So a model's name must be grounded in its line,
+else the answer is invalid and the chain treats it like any invalid answer (retry, split,
+next provider, the rules): one of the name's food words (not a unit, number, size or
+preparation word) is a word of the line, a part of one ("bread" in "breadcrumbs") or a near
+spelling; or the name is what the rules make of the line (their vocabulary maps synonyms:
+"scallions" -> "green onion").
 
-- name: one of its food words (not a unit, number, size or preparation word) is a word of the
-  line, a part of one ("bread" in "breadcrumbs") or a near spelling; or the name is what the
-  rules make of the line (their vocabulary maps synonyms: "scallions" -> "green onion").
-- quantity: a number written in the line (digits, fractions, ½, "1 1/2", number words), or
-  the rules' reading of it; with no number in the line, only 1 ("an onion").
-- unit: a kitchen unit only when the line (or the row's raw unit) names that unit.
-
-Deliberately lenient on names: a model may canonicalize ("extra-virgin olive oil" -> "olive
-oil"); what it may not do is answer about something else. A translation the rules do not know
+Deliberately lenient: a model may canonicalize ("extra-virgin olive oil" -> "olive oil");
+what it may not do is answer about something else. A translation the rules do not know
 ("Kartoffeln" -> "potato") is refused too and the rules answer instead: a plainer answer
-beats a wrong one.
+beats a wrong one. Quantity and unit are the rules' (the model is not asked for them).
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 
 from rapidfuzz import fuzz
 
-from model.quantities import canonical_unit, number
-from model.rules import fold_accents, resolve_with_rules, tidy_model_name
-from model.schemas import IngredientItem
+from model.ingredient_types import IngredientAnswer
+from model.quantities import canonical_unit
+from model.rules import fold_accents, tidy_model_name
 from model.vocabulary import COUNT_UNITS, NUMBER_WORDS, PREPARATION_WORDS
 from model.words import singular
 
 _WORD = re.compile(r"[a-z]+")
-_NUMBER = re.compile(r"\d+/\d+|\d+(?:[.,]\d+)?|[\u00bc-\u00be\u2150-\u215e]")
 _SIZES = frozenset(
     {"small", "medium", "large", "big", "extra", "jumbo", "whole", "fresh", "heaping", "scant", "generous"}
 )
@@ -64,42 +58,15 @@ def _close(a: str, b: str) -> bool:
     return a in b or b in a or fuzz.ratio(a, b) >= NEAR_SPELLING
 
 
-def _numbers(text: str) -> set[float]:
-    values = [v for v in (number(m.group()) for m in _NUMBER.finditer(text)) if v is not None]
-    found = set(values) | {a + b for a, b in itertools.pairwise(values) if b < 1}  # 1 ½
-    found |= {NUMBER_WORDS[w] for w in _WORD.findall(text.lower()) if w in NUMBER_WORDS}
-    return found
-
-
-def _units(text: str, raw_unit: str | None) -> set[str]:
-    words = re.findall(r"[a-zA-Z]+", text)  # "250g" gives "g": digits split the words
-    found = {canonical_unit(w) for w in words} | {
-        canonical_unit(f"{a} {b}") for a, b in itertools.pairwise(words)
-    }
-    found.add(canonical_unit(raw_unit))
-    return {u for u in found if u}
-
-
-def ungrounded_reason(text: str, raw_unit: str | None, item: IngredientItem) -> str | None:
-    """Why a resolved item is not about its line, or None when it is (rejections pass)."""
-    if item.status != "resolved" or not item.name:
-        return None
-    rules = resolve_with_rules(text, raw_unit)
-    name_words = _food_words(item.name) | _food_words(tidy_model_name(item.name))  # synonyms mapped
+def ungrounded_name_reason(text: str, name: str, rules: IngredientAnswer) -> str | None:
+    """Why a model's name is not about its line, or None when it is. `rules` is the rules'
+    answer for the same line (its name counts as grounded: synonyms the line does not spell)."""
+    name_words = _food_words(name) | _food_words(tidy_model_name(name))  # synonyms mapped
     if not name_words:
-        return f"name {item.name!r} has no food word"
-    line_words = _food_words(text)
-    rules_words = _food_words(rules.canonical_name or "")
-    if not any(_close(w, v) for w in name_words for v in line_words | rules_words):
-        return f"name {item.name!r} is not about {text[:60]!r}"
-    if item.quantity is not None:
-        written = _numbers(text) | ({rules.quantity} if rules.quantity is not None else set())
-        allowed = written or {1.0}
-        if not any(abs(item.quantity - q) <= 0.01 * max(1.0, q) for q in allowed):
-            return f"quantity {item.quantity:g} is not written in {text[:60]!r}"
-    unit = canonical_unit(item.unit) if item.unit else None
-    if unit is not None and unit != rules.unit and unit not in _units(text, raw_unit):
-        return f"unit {unit!r} is not named in {text[:60]!r}"
+        return f"name {name!r} has no food word"
+    line_words = _food_words(text) | _food_words(rules.canonical_name or "")
+    if not any(_close(w, v) for w in name_words for v in line_words):
+        return f"name {name!r} is not about {text[:60]!r}"
     return None
 
 

@@ -1,47 +1,39 @@
 """Prompts. PROMPT_VERSION is part of the canonical-cache key: change it whenever a prompt
-or schema change could change answers, and old cache entries stop being served."""
+or schema change could change answers, and old cache entries stop being served.
+
+The system prompt is one constant string and the lines go in the user turn only, so every
+request starts with the same bytes and a server's prefix cache (vLLM, llama.cpp) reuses the
+system prompt's computation across requests.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from typing import Any
 
-PROMPT_VERSION = "ingredients-v1"
+PROMPT_VERSION = "ingredients-v2"
+MAX_LINE_CHARS = 300
 
-INGREDIENT_SYSTEM = """You standardize ingredient lines for a recipe app.
-For each item return one object with the same "id":
-- "status": "resolved" for a food ingredient, "rejected" for anything that is not food
-  (household goods, code, markup, gibberish, empty text).
-- "name": the canonical ingredient, lower case, singular, generic (no brand, no preparation
-  words, no sizes): "2 large eggs, beaten" -> "egg"; "extra-virgin olive oil" -> "olive oil".
-- "quantity": the number as a decimal (1/2 -> 0.5; a range -> its first number), else null.
-- "unit": the unit in singular full words ("tablespoon", "cup", "gram", "clove"), else null.
-- "confidence": 0 to 1.
-- "reason": why it was rejected, else null.
-Answer with JSON only: {"items": [...]}, exactly one object per input id."""
-
-_ITEMS_MARK = "Items:"
+INGREDIENT_SYSTEM = """You name the food in recipe ingredient lines.
+The user sends a JSON array of lines. Reply {"names": [...]} with one entry per line, in order.
+An entry is the food's plain generic name in American English: lower case, singular, without \
+amounts, sizes, brands, preparation or comments, keeping the words that say which food it is.
+Use null only for a line that is not food (kitchen tools, household goods, gibberish).
+Example: ["2 large eggs, beaten", "1 lb pork mince", "paper towels", "4 x 200g salmon fillets"] \
+-> {"names": ["egg", "ground pork", null, "salmon"]}"""
 
 
-def ingredient_user_message(items: Sequence[tuple[str, str | None]]) -> str:
-    """The user turn: the items as a JSON array of {id, text, unit}."""
-    payload = [
-        {"id": i, "text": text[:300], **({"unit": unit} if unit else {})}
-        for i, (text, unit) in enumerate(items)
-    ]
-    return f"{_ITEMS_MARK}\n{json.dumps(payload, ensure_ascii=False)}"
+def ingredient_user_message(texts: Sequence[str]) -> str:
+    """The user turn: the lines as a JSON array of strings."""
+    return json.dumps([text[:MAX_LINE_CHARS] for text in texts], ensure_ascii=False)
 
 
-def parse_ingredient_user_message(message: str) -> list[dict[str, Any]]:
-    """The items back out of a user turn (the simulator reads requests with this)."""
-    at = message.find(_ITEMS_MARK)
-    body = message[at + len(_ITEMS_MARK) :] if at >= 0 else message
-    match = re.search(r"\[.*\]", body, re.DOTALL)
-    if match is None:
-        raise ValueError("no item list in the message")
-    items = json.loads(match.group(0))
-    if not isinstance(items, list):
-        raise ValueError("the item list is not a JSON array")
-    return [i for i in items if isinstance(i, dict)]
+def parse_ingredient_user_message(message: str) -> list[str]:
+    """The lines back out of a user turn (the simulator reads requests with this)."""
+    try:
+        lines = json.loads(message)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the user turn is not a JSON array of lines: {exc.msg}") from None
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise ValueError("the user turn is not a JSON array of lines")
+    return lines

@@ -28,7 +28,7 @@ _VULGAR = "".join(
 )
 _NUM = r"(?:\d*\s?[" + _VULGAR + r"]|\d+(?:[.,]\d+)?(?:\s+\d+/\d+|/\d+)?)"
 _RANGE = re.compile(
-    r"^\s*(?:about|approximately|approx\.?|roughly|around|some)?\s*"
+    r"^\s*(?:about|approximately|approx\.?|roughly|around|some|up\s+to)?\s*"
     r"(?P<a>" + _NUM + r")(?:\s*(?:-|\u2013|\u2014|to|or)\s*(?P<b>" + _NUM + r"))?(?![\d%/])",
     re.IGNORECASE,
 )
@@ -42,7 +42,10 @@ _LEADING_SIZE = re.compile(r"^" + _SIZE_WORDS + r"\s+(?=\d|[" + _VULGAR + r"])",
 _LENGTH_UNITS = frozenset({"inch", "centimeter", "millimeter"})
 _LENGTH_WORDS = frozenset({"inch", "cm", "mm", "centimeter", "millimeter", "centimetr", "millimetr"})
 _ALTERNATE = re.compile(r"^/\s*")  # "1 cup/240 ml": the second measure repeats the first
-_TIMES_SIZE = re.compile(r"^[x\u00d7]\s*\d+(?:[.,]\d+)?\s*[a-zA-Z]+\.?\s+(?=\w)")
+# "4 x 200g/7oz salmon fillets", "2 x 400g tins": a count of packs of a size (the size in one
+# or two measures); the count is the quantity, the size is dropped.
+_MEASURE = r"\d+(?:[.,]\d+)?\s*[a-zA-Z]+\.?"
+_TIMES_SIZE = re.compile(r"^[x\u00d7]\s*" + _MEASURE + r"(?:\s*/\s*" + _MEASURE + r")?\s+(?=\w)")
 _GLUED = re.compile(r"(\d)([a-zA-Z])")  # "250g" -> "250 g"
 
 

@@ -21,7 +21,9 @@ from model.quantities import Amount, canonical_unit, parse_amount
 from model.vocabulary import (
     BRANDS,
     CANONICAL,
+    COMPOUND_NAMES,
     COUNT_UNITS,
+    MINCE_WORDS,
     NON_FOOD,
     NUMBER_WORDS,
     PLACEHOLDERS,
@@ -31,9 +33,13 @@ from model.vocabulary import (
 )
 from model.words import singular
 
-RULES_VERSION = "rules-v3"  # bump when answers change: cached rules answers are keyed on it
+RULES_VERSION = "rules-v4"  # bump when answers change: cached rules answers are keyed on it
 MAX_INPUT_CHARS = 300  # real ingredient lines are under ~200 characters
 MAX_NAME_WORDS = 8
+NON_FOOD_REASON = "not a food item"
+# The confidence of a name found by near spelling: the one step where the rules put a different
+# word than the line's ("floour" -> flour, but also "broccolini" -> broccoli).
+NEAR_SPELLING_CONFIDENCE = 0.7  # how a rejection for a named non-food thing starts
 
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:lt|gt|amp|quot|#\d+);")
 _SQL = re.compile(
@@ -79,7 +85,7 @@ def resolve_with_rules(text: str | None, raw_unit: str | None = None) -> Ingredi
         return _rejected(key, "no ingredient name (only a quantity, unit or preparation words)")
     non_food = _non_food(name)
     if non_food is not None:
-        return _rejected(key, f"not a food item: {non_food}")
+        return _rejected(key, f"{NON_FOOD_REASON}: {non_food}")
     unit = amount.unit
     if unit is None:
         name, unit = _trailing_unit(name)
@@ -144,12 +150,30 @@ def _clean_line(text: str) -> str:
     )
     text = _TRADEMARK.sub(" ", text)
     text = _PAREN.sub(" ", text)
+    text = _COMPOUND.sub(lambda m: COMPOUND_NAMES[_compound_key(m.group(0))], text)
     return " ".join(text.split())
+
+
+# "half and half", "half & half", "Half 'n' Half": one ingredient, not a pair.
+_COMPOUND = re.compile(
+    "|".join(
+        r"\b" + r"\s*(?:and|&|'n'|'n|n'|n)\s*".join(map(re.escape, name.split(" and "))) + r"\b"
+        for name in sorted(COMPOUND_NAMES, key=len, reverse=True)
+    ),
+    re.IGNORECASE,
+)
+
+
+def _compound_key(found: str) -> str:
+    words = re.split(r"\s*(?:\band\b|&|'n'|'n|n'|\bn\b)\s*", found.lower())
+    return " and ".join(w for w in words if w)
 
 
 def _name_phrase(rest: str) -> str:
     """The ingredient phrase of what follows the amount: lower case ASCII, without comments."""
     text = " " + fold_accents(rest.lower()).replace("and/or", "or") + " "
+    for phrase, canonical in _PREP_SYNONYMS:  # "fresh coriander" is cilantro: before "fresh" goes
+        text = re.sub(rf"(?<![\w-]){re.escape(phrase)}(?:e?s)?(?![\w-])", canonical, text)
     text = _PART_OF.sub(r" \g<whole> \g<part> ", text)
     text = _PICKED_FROM.sub(" ", text)
     heading, colon, after = text.partition(":")
@@ -186,6 +210,12 @@ def fold_accents(text: str) -> str:
 def _content_words(segment: str) -> list[str]:
     words = [w.strip("'-") for w in _WORD.findall(segment)]
     words = [w for w in words if w and w not in PREPARATION_WORDS and w not in _FILLER]
+    # "5 cracked juniper berries": a participle before the name that is no vocabulary word
+    # (unlike "dried", "smoked", "condensed") describes the preparation.
+    # A segment of participles alone ("washed, hulled, and dried strawberries") names nothing.
+    if all(_is_participle(w) or w in {"and", "or"} for w in words):
+        return []
+    words = [w for i, w in enumerate(words) if i == len(words) - 1 or not _is_participle(w)]
     while words and (
         canonical_unit(words[0]) or words[0] in {"and", "or", "with"} or words[0] in NUMBER_WORDS
     ):
@@ -235,7 +265,36 @@ _PART_OF = re.compile(
 _PICKED_FROM = re.compile(
     r"^\s*(?:leaves|stems|kernels|seeds|florets|meat|flesh)\s+(?:cut\s+|picked\s+)?(?:of|from)\s+"
 )
-_FILLER = frozenset({"of", "the", "a", "an", "any", "other", "some", "not", "lg", "sm", "med"})
+_FILLER = frozenset(
+    {"of", "the", "a", "an", "any", "other", "some", "not", "lg", "sm", "med", "md", "each", "very"}
+)
+# Synonyms that start with a preparation word: matched before such words are dropped.
+_PREP_SYNONYMS = sorted(
+    ((k, v) for k, v in SYNONYMS.items() if k.split()[0] in PREPARATION_WORDS and " " in k),
+    key=lambda kv: len(kv[0]),
+    reverse=True,
+)
+_VOCABULARY_WORDS = frozenset(w for entry in CANONICAL for w in re.split(r"[\s-]", entry))
+
+
+def _is_participle(word: str) -> bool:
+    if word.startswith(_ADVERB_PREFIXES):  # "well-shaken", "freshly-ground"
+        return True
+    return (
+        len(word) >= 5 and word.endswith("ed") and not word.endswith("eed") and word not in _VOCABULARY_WORDS
+    )
+
+
+_ADVERB_PREFIXES = (
+    "well-",
+    "freshly-",
+    "finely-",
+    "lightly-",
+    "roughly-",
+    "coarsely-",
+    "thinly-",
+    "thickly-",
+)
 
 
 # Count units written after the name: "2 garlic cloves", "3 celery ribs".
@@ -274,6 +333,8 @@ def canonicalize(phrase: str) -> tuple[str, float]:
         if form in CANONICAL:
             return form, 0.95
     words = forms[0].split()
+    if len(words) >= 2 and " ".join(words[1:]) in MINCE_WORDS and f"ground {words[0]}" in CANONICAL:
+        return f"ground {words[0]}", 0.92  # "pork mince" is ground pork, not the bare "mince"
     for start in range(1, len(words)):  # longest known tail: "smoked trout" -> "trout"
         tail = " ".join(words[start:])
         if tail in SYNONYMS:
@@ -283,7 +344,7 @@ def canonicalize(phrase: str) -> tuple[str, float]:
     match = process.extractOne(forms[0], _VOCABULARY, scorer=fuzz.ratio, score_cutoff=88)
     if match is not None:
         found = match[0]
-        return SYNONYMS.get(found, found), 0.7
+        return SYNONYMS.get(found, found), NEAR_SPELLING_CONFIDENCE
     return forms[0], 0.5
 
 

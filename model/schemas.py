@@ -1,18 +1,19 @@
-"""Output schemas the models answer in, and their strict validation.
+"""The output schema the models answer ingredient batches in, and its strict validation.
 
-The JSON schema goes to the server (vLLM guided decoding, OpenAI/Gemini structured output,
-llama.cpp grammar); pydantic checks the answer again, because a server may ignore the schema
-and a small model fills it with nonsense: every input answered exactly once, types and ranges.
+The model answers only what the merge with the rules needs (model/ingredients.py): the food's
+canonical name, or null when the line is not food, one entry per line in the request's order.
+The rules read quantity and unit. The shortest shape that still validates strictly: a list of
+names, checked for exactly one entry per line, types and the characters of a food name (a
+server may ignore the schema, and a small model fills it with nonsense).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-INGREDIENT_SCHEMA_NAME = "ingredient_matches"
+INGREDIENT_SCHEMA_NAME = "ingredient_names"
+MAX_NAME_CHARS = 80
 
 _NAME_CHARS = re.compile(r"^[\w' ,&()./%+-]+$")
 
@@ -21,89 +22,41 @@ class InvalidAnswer(ValueError):
     """A model answer that parsed but does not satisfy the contract."""
 
 
-class IngredientItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
-
-    id: int = Field(ge=0)
-    status: Literal["resolved", "rejected"]
-    name: str | None = Field(default=None, max_length=80)
-    quantity: float | None = Field(default=None, ge=0, le=100_000)
-    unit: str | None = Field(default=None, max_length=30)
-    confidence: float = Field(ge=0, le=1)
-    reason: str | None = Field(default=None, max_length=300)
-
-    @field_validator("name", "unit", "reason")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> IngredientItem:
-        if self.status == "resolved":
-            if not self.name:
-                raise ValueError("a resolved item needs a name")
-            if not _NAME_CHARS.match(self.name):
-                raise ValueError(f"name has characters a food name does not: {self.name[:40]!r}")
-        return self
-
-
-class IngredientBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    items: list[IngredientItem]
-
-
 def ingredient_schema() -> dict[str, Any]:
-    """The JSON schema of one batch answer (strict-mode compatible: every field required)."""
-    item = {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "status": {"type": "string", "enum": ["resolved", "rejected"]},
-            "name": {"type": ["string", "null"]},
-            "quantity": {"type": ["number", "null"]},
-            "unit": {"type": ["string", "null"]},
-            "confidence": {"type": "number"},
-            "reason": {"type": ["string", "null"]},
-        },
-        "required": ["id", "status", "name", "quantity", "unit", "confidence", "reason"],
-        "additionalProperties": False,
-    }
+    """The JSON schema of one batch answer (strict-mode compatible: every field required).
+    The same object for every request, so a server compiles its grammar once."""
     return {
         "type": "object",
-        "properties": {"items": {"type": "array", "items": item}},
-        "required": ["items"],
+        "properties": {"names": {"type": "array", "items": {"type": ["string", "null"]}}},
+        "required": ["names"],
         "additionalProperties": False,
     }
 
 
-def validate_ingredient_batch(data: Any, count: int) -> list[IngredientItem]:
-    """The items of an answer in id order; InvalidAnswer unless ids are exactly 0..count-1."""
-    try:
-        batch = IngredientBatch.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidAnswer(f"answer does not match the schema: {_first_error(exc)}") from None
-    ids = sorted(item.id for item in batch.items)
-    if ids != list(range(count)):
-        missing = sorted(set(range(count)) - set(ids))
-        raise InvalidAnswer(
-            f"expected one answer for each of {count} items; got {len(ids)} "
-            f"(missing {missing[:5]}, duplicate or unknown ids {_extra(ids, count)[:5]})"
-        )
-    return sorted(batch.items, key=lambda item: item.id)
-
-
-def _extra(ids: list[int], count: int) -> list[int]:
-    seen: set[int] = set()
-    extra = []
-    for i in ids:
-        if i in seen or i >= count:
-            extra.append(i)
-        seen.add(i)
-    return extra
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']} ({exc.error_count()} error(s))"
+def validate_ingredient_names(data: Any, count: int) -> list[str | None]:
+    """The names of an answer in line order (None: not food); InvalidAnswer unless the answer
+    is {"names": [...]} with exactly `count` entries, each null or a food-like name."""
+    if not isinstance(data, dict) or set(data) != {"names"}:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise InvalidAnswer(f"answer must be an object with only a 'names' list, got {keys}")
+    names = data["names"]
+    if not isinstance(names, list):
+        raise InvalidAnswer(f"'names' must be a list, got {type(names).__name__}")
+    if len(names) != count:
+        raise InvalidAnswer(f"expected one name for each of {count} lines; got {len(names)}")
+    out: list[str | None] = []
+    for i, entry in enumerate(names):
+        if entry is None:
+            out.append(None)
+            continue
+        if not isinstance(entry, str):
+            raise InvalidAnswer(f"names[{i}]: a name must be a string or null, got {type(entry).__name__}")
+        name = " ".join(entry.split())
+        if not name:
+            raise InvalidAnswer(f"names[{i}]: empty name (null is how to say 'not food')")
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidAnswer(f"names[{i}]: name longer than {MAX_NAME_CHARS} characters")
+        if not _NAME_CHARS.match(name):
+            raise InvalidAnswer(f"names[{i}]: name has characters a food name does not: {name[:40]!r}")
+        out.append(name)
+    return out

@@ -75,6 +75,7 @@ yam, taro, cassava, daikon, horseradish root, chicken liver,
 chicken thigh, beef chuck, pork tenderloin, turkey breast, cornish hen, capon, pheasant, ground chicken,
 ground lamb, meatball, tempeh, seitan, egg substitute, soy milk, oat milk, rice milk, kefir, whey,
 sour cherry, cherry juice, pomegranate molasses, tamarind, date syrup, golden syrup, honeycomb,
+cumin seed, coriander seed, snow pea, light cream, golden raisin, self-rising flour, juniper berry,
 """)
 
 # Other names for a canonical entry (singular, lower case).
@@ -100,7 +101,6 @@ SYNONYMS: dict[str, str] = {
     "double cream": "heavy cream",
     "heavy whipping cream": "heavy cream",
     "whipping cream": "heavy cream",
-    "single cream": "cream",
     "parmigiano-reggiano": "parmesan cheese",
     "parmigiano reggiano": "parmesan cheese",
     "parmesan": "parmesan cheese",
@@ -178,6 +178,60 @@ SYNONYMS: dict[str, str] = {
     "grape tomato": "cherry tomato",
     "cooking spray": "vegetable oil",
     "nonstick cooking spray": "vegetable oil",
+    # British and other regional names (the canonical vocabulary is American English).
+    "minced beef": "ground beef",
+    "king prawn": "shrimp",
+    "tiger prawn": "shrimp",
+    "chilli": "chili",
+    "chilli flake": "red pepper flake",
+    "chilli powder": "chili powder",
+    "self-raising flour": "self-rising flour",
+    "self raising flour": "self-rising flour",
+    "wholemeal flour": "whole wheat flour",
+    "strong flour": "bread flour",
+    "rapeseed oil": "canola oil",
+    "groundnut oil": "peanut oil",
+    "stock cube": "bouillon cube",
+    "chicken stock cube": "bouillon cube",
+    "beef stock cube": "bouillon cube",
+    "vegetable stock cube": "bouillon cube",
+    "swede": "rutabaga",
+    "mangetout": "snow pea",
+    "treacle": "molasses",
+    "black treacle": "molasses",
+    "sultana": "golden raisin",
+    "pak choi": "bok choy",
+    "pak choy": "bok choy",
+    "streaky bacon": "bacon",
+    "back bacon": "bacon",
+    "gammon": "ham",
+    "demerara sugar": "brown sugar",
+    "muscovado sugar": "brown sugar",
+    "yoghurt": "yogurt",
+    "natural yoghurt": "yogurt",
+    "natural yogurt": "yogurt",
+    "greek yoghurt": "greek yogurt",
+    "soured cream": "sour cream",
+    "single cream": "light cream",
+    "bicarbonate soda": "baking soda",
+    "cream tartar": "cream of tartar",
+    "coriander leaves": "cilantro",
+    "red currant": "currant",
+    "redcurrant": "currant",
+    "blackcurrant": "currant",
+}
+
+# Regional patterns: "<meat> mince" is that meat ground ("pork mince" -> ground pork); the
+# bare "mince" is beef (SYNONYMS).
+MINCE_WORDS = frozenset({"mince", "minced meat"})
+
+# Food names written with "and" that are one ingredient: kept whole before the line is cut at
+# "and" (spelled "and", "&" or "'n'" in the line; the value is the canonical spelling).
+COMPOUND_NAMES: dict[str, str] = {
+    "half and half": "half-and-half",
+    "mac and cheese": "macaroni and cheese",
+    "sweet and sour sauce": "sweet-and-sour sauce",
+    "pork and beans": "pork-and-beans",
 }
 
 # Words that describe state, cut, size or quality rather than which ingredient it is.
@@ -194,7 +248,7 @@ extra, whole, natural, homemade, store-bought, prepared, frozen, canned, tinned,
 slivered, blanched, crumbled, cleaned, chiffonaded, reconstituted, day-old, commercial, good-sized,
 sized, firm, lukewarm, boiling, scrubbed, patted, dry-packed, oil-packed, well-drained, separated,
 soaked, cubes, leftover, fully, medium-small, skinned, plump, fine, dry-roasted, thawed, refrigerated,
-brine-cured, unpeeled,
+brine-cured, unpeeled, thick, thin,
 """) - {"whole", "extra"}
 
 # Phrases after which a line stops naming the ingredient ("for garnish", "to taste").
@@ -216,6 +270,18 @@ TAIL_MARKERS: tuple[str, ...] = (
     " beaten ",
     " mixed ",
     " dissolved ",
+    # Asides: a spaced dash, or words that never belong to a food's name.
+    " - ",
+    " \u2013 ",
+    " \u2014 ",
+    " if ",
+    " this ",
+    " these ",
+    " you ",
+    " can be ",
+    " which ",
+    " ideally ",
+    " in ",  # "anchovy fillets packed in oil", "peaches in syrup": what it comes in
 )
 
 # A few brand names that appear in ingredient lines; trademark signs catch most others.
@@ -273,7 +339,8 @@ COUNT_UNITS = _entries("""
 clove, can, tin, bunch, slice, sprig, stick, piece, pinch, dash, handful, package, packet, pkg, jar,
 bottle, head, stalk, rib, leaf, sheet, envelope, box, bag, container, drop, ear, fillet, strip, cube,
 knob, splash, scoop, wedge, loaf, link, sachet, carton, tub, block, bulb, pod, round, cup, recipe, batch,
-stem, spear, branch, bar, square, portion, serving, stalk, dollop, glug, lug,
+stem, spear, branch, bar, square, portion, serving, stalk, dollop, glug, lug, punnet, pot, rasher, pack,
+tray, tube, shake,
 """) - {"cup"}
 
 # Number words a recipe line may start with.

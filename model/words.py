@@ -7,6 +7,8 @@ from typing import Any
 
 # Mass nouns that end like plurals; inflect would make "molass" and "hummu" of them.
 _KEEP = frozenset({"molasses", "grits", "swiss", "brussels", "bitters", "schnapps", "greens", "oats"})
+# Plurals inflect gets wrong ("chillies" -> "chilly", the adjective).
+_IRREGULAR = {"chillies": "chilli", "chilies": "chili"}
 
 
 @functools.cache
@@ -22,6 +24,8 @@ def singular(word: str) -> str:
     if " " in word:
         head, _, last = word.rpartition(" ")
         return f"{head} {singular(last)}"
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) < 4 or word in _KEEP or word.endswith(("us", "ss", "is")):
         return word
     try:

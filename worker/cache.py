@@ -1,7 +1,9 @@
 """The canonical-name cache: normalized query -> answer, per model id and prompt version.
 
 Read before the model is asked and filled after; only settled answers (resolved, rejected)
-are cached, never failures, so a flaky provider is asked again next time.
+are cached, never failures, so a flaky provider is asked again next time. A rejection is
+cached only when the rules reject the line too: a model's wrong "not food" must not be served
+from the cache for ever (the resolver already refuses such answers; this is the last check).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 
 from core import cache_store
 from model.ingredients import IngredientAnswer
+from model.rules import resolve_with_rules
 
 from .chunking import MAX_CACHE_KEY_CHARS
 
@@ -69,8 +72,17 @@ def store(
             "reason": a.reason,
         }
         for key, a in sorted(answers.items())
-        if a.status in ("resolved", "rejected") and cacheable(key) and a.provider == producer
+        if a.status in ("resolved", "rejected")
+        and cacheable(key)
+        and a.provider == producer
+        and (a.status == "resolved" or rules_reject(key))
     ]
     if rows:
         cache_store.store(conn, rows, model=model, prompt_version=prompt_version)
     return len(rows)
+
+
+def rules_reject(key: str) -> bool:
+    """The rules reject the line of this cache key (its text, without the raw-unit suffix)."""
+    text = key.split(" |unit=", 1)[0]
+    return resolve_with_rules(text).status == "rejected"

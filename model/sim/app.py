@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
+from model.schemas import INGREDIENT_SCHEMA_NAME
 from model.sim import answers
 from model.sim.engine import Engine
 from model.sim.faults import FaultRates, Faults
+from model.sim.ingredient_answers import reject_every_item
 from model.sim.profiles import PROFILES
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class FaultWindow(BaseModel):
     error_rate: float = Field(default=0.0, ge=0, le=1)
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
+    rejected_rate: float = Field(default=0.0, ge=0, le=1)
     duration_s: float | None = Field(default=None, ge=0)
 
 
@@ -141,7 +144,7 @@ def create_app(config: SimConfig) -> FastAPI:
     @app.post("/admin/faults")
     async def set_faults(body: FaultWindow) -> Response:
         try:
-            rates = FaultRates(body.error_rate, body.timeout_rate, body.malformed_rate)
+            rates = FaultRates(body.error_rate, body.timeout_rate, body.malformed_rate, body.rejected_rate)
         except ValueError as exc:
             return JSONResponse({"error": str(exc), "code": "INVALID_INPUT"}, status_code=400)
         faults.open_window(rates, body.duration_s)
@@ -181,17 +184,24 @@ def create_app(config: SimConfig) -> FastAPI:
         except ValueError as exc:
             m.count("bad_request")
             return _error(400, f"cannot answer: {exc}")
+        if fault == "rejected" and schema_name == INGREDIENT_SCHEMA_NAME:
+            value = reject_every_item(value)
+        # Spaced like the llama.cpp lane's answers, on which COMPLETION_CHARS_PER_TOKEN was measured.
         content = json.dumps(value, ensure_ascii=False)
         if fault == "malformed":
             content = content[: max(1, len(content) // 2)] + ' "oops'  # cut mid-object
         prompt_tokens = _tokens(json.dumps(messages, ensure_ascii=False))
-        completion_tokens = _tokens(content)
+        completion_tokens = _completion_tokens(content)
         finish = "stop"
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         if isinstance(max_tokens, int) and 0 < max_tokens < completion_tokens:
-            content, completion_tokens, finish = content[: max_tokens * 4], max_tokens, "length"
+            content, completion_tokens, finish = (
+                content[: int(max_tokens * COMPLETION_CHARS_PER_TOKEN)],
+                max_tokens,
+                "length",
+            )
         timing = await engine.generate(prompt_tokens, completion_tokens)
-        m.count("malformed" if fault == "malformed" else "ok")
+        m.count(fault if fault in ("malformed", "rejected") else "ok")
         _observe(m, timing, prompt_tokens, completion_tokens, finish)
         return JSONResponse(
             {
@@ -230,8 +240,20 @@ def _requested_schema(fmt: Any) -> tuple[str | None, dict[str, Any]]:
     return (schema.get("title") if isinstance(schema, dict) else None), schema
 
 
+# Calibrated on the llama.cpp lane's `usage` (BENCHMARKS.md, issue 14): Qwen2.5-1.5B answered
+# the ingredient batches at 2.64 characters per output token in the old schema (46 tokens a
+# line) and 2.85 in the names-only one (5 a line); Qwen3 shares the tokenizer. One figure for
+# both keeps the simulator's before/after comparison honest.
+COMPLETION_CHARS_PER_TOKEN = 2.75
+PROMPT_CHARS_PER_TOKEN = 4.0  # English text and JSON; prefill matters little on these profiles
+
+
 def _tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))  # ≈ 4 characters per token for English and JSON
+    return max(1, math.ceil(len(text) / PROMPT_CHARS_PER_TOKEN))
+
+
+def _completion_tokens(content: str) -> int:
+    return max(1, math.ceil(len(content) / COMPLETION_CHARS_PER_TOKEN))
 
 
 def _observe(m: SimMetrics, timing: Any, prompt: int, completion: int, finish: str) -> None:

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-Fault = Literal["error", "timeout", "malformed"]
+Fault = Literal["error", "timeout", "malformed", "rejected"]
 
 
 @dataclass(frozen=True)
@@ -16,12 +16,13 @@ class FaultRates:
     error_rate: float = 0.0
     timeout_rate: float = 0.0
     malformed_rate: float = 0.0
+    rejected_rate: float = 0.0  # a valid answer that calls every ingredient line "not food"
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        if self.error_rate + self.timeout_rate + self.malformed_rate > 1.0:
+        if self.error_rate + self.timeout_rate + self.malformed_rate + self.rejected_rate > 1.0:
             raise ValueError("fault rates add up to more than 1")
 
 
@@ -55,6 +56,8 @@ class Faults:
             return "timeout"
         if r < rates.error_rate + rates.timeout_rate + rates.malformed_rate:
             return "malformed"
+        if r < rates.error_rate + rates.timeout_rate + rates.malformed_rate + rates.rejected_rate:
+            return "rejected"
         return None
 
     def describe(self) -> dict[str, Any]:

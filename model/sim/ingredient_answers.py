@@ -1,4 +1,5 @@
-"""The simulator's ingredient answers: the rules provider, shaped by the ingredient schema."""
+"""The simulator's ingredient answers: the rules provider, shaped by the ingredient schema
+(a name per line, null where the rules find no food)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,13 @@ def answer_ingredients(messages: list[dict[str, Any]], schema: dict[str, Any]) -
     content = user.get("content") if user else None
     if not isinstance(content, str):
         raise ValueError("no user message with the items")
-    items = []
-    for entry in parse_ingredient_user_message(content):
-        a = resolve_with_rules(str(entry.get("text") or ""), entry.get("unit"))
-        items.append(
-            {
-                "id": entry.get("id"),
-                "status": "rejected" if a.status == "rejected" else "resolved",
-                "name": a.canonical_name,
-                "quantity": a.quantity,
-                "unit": a.unit,
-                "confidence": round(a.confidence, 2),
-                "reason": a.reason,
-            }
-        )
-    return {"items": items}
+    names = []
+    for line in parse_ingredient_user_message(content):
+        a = resolve_with_rules(line)
+        names.append(a.canonical_name if a.status == "resolved" else None)
+    return {"names": names}
+
+
+def reject_every_item(value: dict[str, Any]) -> dict[str, Any]:
+    """The "rejected" fault: a model that answers "not food" for every line."""
+    return {"names": [None for _ in value.get("names", [])]}

@@ -96,9 +96,11 @@ class SimProcess:
         error_rate: float = 0.0,
         timeout_rate: float = 0.0,
         malformed_rate: float = 0.0,
+        rejected_rate: float = 0.0,
         duration_s: float | None = None,
     ) -> dict[str, Any]:
         body = {"error_rate": error_rate, "timeout_rate": timeout_rate, "malformed_rate": malformed_rate,
+                "rejected_rate": rejected_rate,
                 "duration_s": duration_s}  # fmt: skip
         resp = httpx.post(f"{self.url}/admin/faults", json=body, timeout=5)
         resp.raise_for_status()

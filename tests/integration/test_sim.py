@@ -64,8 +64,8 @@ def test_batched_answers_come_from_the_model_in_one_request(sim: SimProcess) -> 
     assert answers[2].status == "rejected"
     resp = httpx.post(
         f"{sim.base_url}/chat/completions",
-        json={"model": "m", "messages": [{"role": "user", "content": 'Items:\n[{"id": 0, "text": "salt"}]'}],
-              "response_format": {"type": "json_object", "schema": {"title": "ingredient_matches"}}},
+        json={"model": "m", "messages": [{"role": "user", "content": '["salt"]'}],
+              "response_format": {"type": "json_object", "schema": {"title": "ingredient_names"}}},
     )  # fmt: skip
     body = resp.json()
     assert body["system_fingerprint"] == "sous-sim" and body["usage"]["completion_tokens"] > 0

@@ -70,10 +70,10 @@ def test_start_up_fault_flags_apply_to_every_request() -> None:
     client = TestClient(create_app(SimConfig(faults=FaultRates(error_rate=args.error_rate))))
     body = {
         "model": "m",
-        "messages": [{"role": "user", "content": 'Items:\n[{"id": 0, "text": "salt"}]'}],
+        "messages": [{"role": "user", "content": '["salt"]'}],
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": "ingredient_matches", "schema": {}},
+            "json_schema": {"name": "ingredient_names", "schema": {}},
         },
     }
     resp = client.post("/v1/chat/completions", json=body)

@@ -18,6 +18,7 @@ from core.settings import Settings
 from model import metrics
 from model.chain import JsonRequest, ProviderChain
 from model.ingredients import IngredientQuery, IngredientResolver
+from model.rules import resolve_with_rules
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -65,6 +66,10 @@ def test_resolver_answers_every_line_and_validation_catches_bad_answers(llm_url:
         assert 0 <= a.confidence <= 1 and a.provider in ("local", "rules")
         if a.status == "resolved":
             assert a.canonical_name and a.canonical_name == a.canonical_name.lower()
+    for line, a in zip(LINES, answers, strict=True):
+        rules = resolve_with_rules(line)
+        assert a.status == rules.status  # a model's "not food" stands only where the rules agree
+        assert (a.quantity, a.unit) == (rules.quantity, rules.unit)  # the numbers are the rules'
     assert _calls("local") > calls_before  # the model was asked
     print("answers:", [(a.provider, a.status, a.canonical_name) for a in answers])
 

@@ -16,7 +16,7 @@ from model.chain import JsonRequest, ProviderChain, ProviderConfig
 from model.ingredients import IngredientQuery, IngredientResolver
 from model.prompts import parse_ingredient_user_message
 from model.rules import resolve_with_rules
-from model.schemas import validate_ingredient_batch
+from model.schemas import validate_ingredient_names
 
 Handler = Callable[[str, dict[str, Any]], httpx.Response]
 
@@ -63,15 +63,11 @@ class FakeServers:
 
 
 def rules_answer(body: dict[str, Any], drop_last: bool = False) -> httpx.Response:
-    items = parse_ingredient_user_message(body["messages"][-1]["content"])
-    out = []
-    for item in items:
-        a = resolve_with_rules(item["text"], item.get("unit"))
-        out.append({"id": item["id"], "status": a.status, "name": a.canonical_name, "quantity": a.quantity,
-                    "unit": a.unit, "confidence": a.confidence, "reason": a.reason})  # fmt: skip
+    lines = parse_ingredient_user_message(body["messages"][-1]["content"])
+    out = [resolve_with_rules(line).canonical_name for line in lines]  # None where rejected
     if drop_last:
         out = out[:-1]
-    return completion(json.dumps({"items": out}))
+    return completion(json.dumps({"names": out}))
 
 
 def completion(content: str, finish: str = "stop") -> httpx.Response:
@@ -92,7 +88,7 @@ def good(_: str, body: dict[str, Any]) -> httpx.Response:
 
 
 def broken_json(_: str, body: dict[str, Any]) -> httpx.Response:
-    return completion('{"items": [{"id": 0, "sta')
+    return completion('{"names": ["eg')
 
 
 def server_error(_: str, body: dict[str, Any]) -> httpx.Response:
@@ -128,7 +124,8 @@ def test_valid_answer_comes_from_local_and_request_has_the_contract_shape() -> N
     assert body["temperature"] == 0
     assert body["chat_template_kwargs"] == {"enable_thinking": False}
     assert body["response_format"]["type"] == "json_schema"
-    assert body["response_format"]["json_schema"]["name"] == "ingredient_matches"
+    assert body["response_format"]["json_schema"]["name"] == "ingredient_names"
+    assert json.loads(body["messages"][-1]["content"]) == [q.text for q in QUERIES]  # the lines only
 
 
 def test_json_object_form_for_llama_cpp_servers() -> None:
@@ -137,7 +134,7 @@ def test_json_object_form_for_llama_cpp_servers() -> None:
     IngredientResolver(make(servers, [local(fmt="json_object")])).resolve(QUERIES[:1])
     fmt = servers.requests[0][1]["response_format"]
     assert fmt["type"] == "json_object"
-    assert fmt["schema"]["title"] == "ingredient_matches" and "items" in fmt["schema"]["properties"]
+    assert fmt["schema"]["title"] == "ingredient_names" and "names" in fmt["schema"]["properties"]
 
 
 def test_invalid_answers_retry_once_then_split_then_fall_to_rules() -> None:
@@ -160,8 +157,8 @@ def test_split_isolates_the_item_a_model_cannot_answer() -> None:
     servers = FakeServers()
 
     def chokes_on_eggs(_: str, body: dict[str, Any]) -> httpx.Response:
-        items = parse_ingredient_user_message(body["messages"][-1]["content"])
-        if any("eggs" in i["text"] for i in items):
+        lines = parse_ingredient_user_message(body["messages"][-1]["content"])
+        if any("eggs" in line for line in lines):
             return completion("not json at all")
         return rules_answer(body)
 
@@ -201,11 +198,11 @@ def test_without_rules_unanswerable_items_fail_with_the_error() -> None:
 
 def test_truncated_answer_is_invalid() -> None:
     servers = FakeServers()
-    servers.chat["local"] = lambda h, b: completion('{"items": []}', finish="length")
+    servers.chat["local"] = lambda h, b: completion('{"names": []}', finish="length")
     chain = make(servers, [local()])
     request = JsonRequest("s", "u", "x", {"type": "object"}, max_tokens=10)
     with pytest.raises(ProviderError) as err:
-        chain.complete_json(request, lambda d: validate_ingredient_batch(d, 1))
+        chain.complete_json(request, lambda d: validate_ingredient_names(d, 1))
     assert err.value.provider == "chain" and err.value.kind == "exhausted"
     assert "cut off" in str(err.value)
 
@@ -225,30 +222,24 @@ def test_complete_json_returns_value_and_call_details() -> None:
     assert servers.requests[0][1]["max_tokens"] == 50
 
 
-def test_model_names_and_units_are_tidied_into_the_shared_vocabulary() -> None:
+def test_model_names_are_tidied_into_the_shared_vocabulary_and_numbers_are_the_rules() -> None:
     servers = FakeServers()
-    item = {"id": 0, "status": "resolved", "name": "Scallions", "quantity": 2, "unit": "Tablespoons",
-            "confidence": 0.9, "reason": None}  # fmt: skip
-    servers.chat["local"] = lambda h, b: completion(json.dumps({"items": [item]}))
-    (answer,) = IngredientResolver(make(servers, [local()])).resolve([IngredientQuery.of("2 tbsp scallions")])
+    servers.chat["local"] = lambda h, b: completion(json.dumps({"names": ["Scallions"]}))
+    (answer,) = IngredientResolver(make(servers, [local()])).resolve(
+        [IngredientQuery.of("2 tbsp sliced scalions")]
+    )
     assert (answer.canonical_name, answer.unit, answer.quantity, answer.provider) == (
         "green onion", "tablespoon", 2.0, "local",
     )  # fmt: skip
 
 
-GOOD_ITEM = {"id": 0, "status": "resolved", "name": "egg", "quantity": 1, "unit": None, "confidence": 0.5,
-             "reason": None}  # fmt: skip
-
-
 @pytest.mark.parametrize(
-    "change",
-    [{"name": None}, {"quantity": -1}, {"confidence": 2.5}, {"status": "maybe"}, {"name": "<b>egg</b>"},
-     {"extra": 1}, {"id": "zero"}],
+    "bad",
+    [{"names": "egg"}, {"names": [1]}, {"names": ["<b>egg</b>"]}, {"names": [""]}, {"names": ["egg", "salt"]},
+     {"names": []}, {"names": ["egg"], "extra": 1}, {"items": ["egg"]}, ["egg"], {"names": ["x" * 81]}],
 )  # fmt: skip
-def test_strict_validation_rejects_out_of_contract_items(change: dict[str, Any]) -> None:
-    assert validate_ingredient_batch({"items": [GOOD_ITEM]}, 1)[0].name == "egg"
-    bad = {**GOOD_ITEM, **change}
+def test_strict_validation_rejects_out_of_contract_answers(bad: Any) -> None:
+    assert validate_ingredient_names({"names": [" egg "]}, 1) == ["egg"]
+    assert validate_ingredient_names({"names": [None]}, 1) == [None]
     with pytest.raises(ValueError):
-        validate_ingredient_batch({"items": [bad]}, 1)
-    with pytest.raises(ValueError):
-        validate_ingredient_batch({"items": [{**bad, "id": 1}]}, 1)
+        validate_ingredient_names(bad, 1)

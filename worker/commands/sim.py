@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered HTTP 500")
     parser.add_argument("--timeout-rate", type=float, default=0.0, help="share of requests that hang")
     parser.add_argument("--malformed-rate", type=float, default=0.0, help="share answered with broken JSON")
+    parser.add_argument(
+        "--rejected-rate", type=float, default=0.0, help='share answering "not food" for every ingredient'
+    )
     parser.add_argument("--hang-seconds", type=float, default=600.0, help="how long a timeout fault hangs")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--log-level", default="INFO")
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     try:
-        faults = FaultRates(args.error_rate, args.timeout_rate, args.malformed_rate)
+        faults = FaultRates(args.error_rate, args.timeout_rate, args.malformed_rate, args.rejected_rate)
     except ValueError as exc:
         raise SystemExit(f"sous sim: {exc}") from None
     config = SimConfig(
