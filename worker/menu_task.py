@@ -85,7 +85,12 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
         image = with_retries("load_image", lambda: menu_jobs.load_image(ctx.engine, job.image_hash))
         if image is None:
             raise InvalidInput(f"the image {job.image_hash[:12]}… is missing from menu_images")
-        ocr = ocr_image(image, settings.menu_max_image_pixels)
+        ocr = ocr_image(
+            image,
+            settings.menu_max_image_pixels,
+            engine=settings.menu_ocr_engine,
+            timeout=settings.menu_ocr_timeout_seconds,
+        )
         # The model step may take a while (timeouts, fallbacks): a fresh lease for it.
         with_retries(
             "extend_lease", lambda: menu_jobs.extend_lease(ctx.engine, job, settings.queue_lease_seconds)
