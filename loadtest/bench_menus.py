@@ -51,7 +51,10 @@ def read_cached(data: bytes, engine: str, use_cache: bool) -> tuple[PageWords, f
     if use_cache and path.exists():
         raw = json.loads(path.read_text())
         segments = [[Word(**w) for w in seg] for seg in raw["segments"]]
-        return PageWords(segments, raw["width"], raw["height"], raw["skew_degrees"]), raw["seconds"]
+        page = PageWords(
+            segments, raw["width"], raw["height"], raw["skew_degrees"], raw.get("currency_symbol")
+        )
+        return page, raw["seconds"]
     started = time.monotonic()
     page = read_page(data, engine=engine)  # type: ignore[arg-type]
     seconds = time.monotonic() - started
@@ -87,7 +90,9 @@ def bench(
         for menu in menus:
             data = menu.image.read_bytes()
             page, took = read_cached(data, engine, use_cache)
-            ocr = OcrResult(layout(page), page.width, page.height, engine, took, page.skew_degrees)
+            ocr = OcrResult(
+                layout(page), page.width, page.height, engine, took, page.skew_degrees, page.currency_symbol
+            )
             seconds.append(took)
             found = names_in_text(ocr.text, menu)
             names_found, names_total = names_found + found, names_total + len(menu.items)

@@ -96,6 +96,8 @@ def model_text_lines(ocr: OcrResult) -> list[str]:
     block a mark with its position (percent of the page), so columns stay apart."""
     currency = menu_currency(line.text for line in ocr.lines)
     out: list[str] = []
+    if currency is None and ocr.currency_symbol:
+        out.append(f"(currency symbol printed beside the prices: {ocr.currency_symbol})")
     block: int | None = None
     for line in ocr.lines:
         if line.words and line.column != block:
@@ -141,7 +143,7 @@ def validate_grounded_menu(data: Any, ocr: OcrResult) -> dict[str, Any]:
 
 
 def parse_with_rules(ocr: OcrResult) -> dict[str, Any]:
-    return validate_menu(parse_menu(rule_lines(ocr)))
+    return validate_menu(parse_menu(rule_lines(ocr), ocr.currency_symbol))
 
 
 def rule_lines(ocr: OcrResult) -> list[Line]:

@@ -26,7 +26,7 @@ from typing import Any
 from model.menu_layout import is_price_or_size
 from model.menu_prices import fix_ocr_price, mend_prices, menu_currency, split_addon
 
-CURRENCY_BY_SYMBOL = {"$": "USD", "€": "EUR", "£": "GBP", "₺": "TRY", "TL": "TRY"}
+CURRENCY_BY_SYMBOL = {"$": "USD", "€": "EUR", "£": "GBP", "₺": "TRY", "TL": "TRY", "¥": "JPY"}
 _PRICE = (
     r"(?P<pre>[$€£₺])?\s?(?P<amount>\d{1,4}(?P<decimals>[.,]\d{1,2})?)(?![\d.,]?\d)\s?"
     r"(?P<post>[$€£₺]|EUR|USD|GBP|TL|TRY|CHF)?"
@@ -221,10 +221,11 @@ def _looks_like_description(line: Line, text: str, body_height: float) -> bool:
     return bool(body_height and line.height and line.height <= body_height * 0.9)
 
 
-def parse_menu(lines: Sequence[Line]) -> dict[str, Any]:
+def parse_menu(lines: Sequence[Line], currency_symbol: str | None = None) -> dict[str, Any]:
     """The result shape of a menu job: menu.categories[].items[], currency, uncertainItems,
-    superfluousText."""
-    return _MenuReader([line for line in lines if line.text.strip()]).read()
+    superfluousText. `currency_symbol`: the symbol the OCR saw beside the prices when its text
+    has none."""
+    return _MenuReader([line for line in lines if line.text.strip()], currency_symbol).read()
 
 
 class _MenuReader:
@@ -233,8 +234,10 @@ class _MenuReader:
     "Fresh fries | cheese curds $6.50") is one item, and so is a name broken over two lines
     whose second line has the leaders and the price."""
 
-    def __init__(self, lines: list[Line]) -> None:
-        self.currency = menu_currency(line.text for line in lines)
+    def __init__(self, lines: list[Line], currency_symbol: str | None) -> None:
+        self.currency = menu_currency(line.text for line in lines) or CURRENCY_BY_SYMBOL.get(
+            currency_symbol or ""
+        )
         self.lines = lines
         self.geometry = any(line.gap_before is not None for line in lines)
         item_heights = [

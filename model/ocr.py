@@ -31,9 +31,9 @@ DEFAULT_MAX_PIXELS = 40_000_000
 DEFAULT_TIMEOUT_SECONDS = 120.0
 OcrEngine = Literal["rapidocr", "tesseract"]
 DEFAULT_ENGINE: OcrEngine = "rapidocr"
-# What the API accepts (core/fetch.py sniffs the same types); MPO is how Pillow names the
-# multi-picture JPEGs some phones write. Nothing else reaches a decoder.
-ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# What the API accepts (core/fetch.py sniffs the same types; the JPEG decoder also opens the
+# multi-picture JPEGs some phones write). Nothing else reaches a decoder.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 class ImageRejected(InvalidInput):
@@ -74,7 +74,7 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "L
     except ImageRejected:
         raise
     except UnidentifiedImageError:
-        accepted = ", ".join(f for f in ACCEPTED_FORMATS if f != "MPO")
+        accepted = ", ".join(ACCEPTED_FORMATS)
         raise ImageRejected(f"not an accepted image type ({accepted})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"not a readable image: {exc}") from None
@@ -119,4 +119,5 @@ def ocr_image(
         engine=engine,
         seconds=round(time.monotonic() - started, 3),
         skew_degrees=page.skew_degrees,
+        currency_symbol=page.currency_symbol,
     )

@@ -18,16 +18,22 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from multiprocessing.connection import Connection
 from typing import Any
 
+import pytesseract
 from PIL import Image
 
+from model.menu_layout import is_price_or_size
+from model.menu_prices import menu_currency
 from model.ocr_types import OcrTimeout, PageWords, Word
 
 # RapidOCR shrinks larger pages to this itself; shrinking here first keeps a 12-megapixel phone
@@ -37,6 +43,8 @@ MAX_LONG_SIDE = 2000
 SPACE_PITCH = 1.8
 # Boxes this much taller than wide are vertical text: a sideways page when most are.
 SIDEWAYS_SHARE = 0.5
+SYMBOL_SAMPLE = 12  # prices whose surroundings are read for a currency symbol
+_BARE_PRICE = re.compile(r"\d{1,4}[.,]\d{2}")
 RawLine = tuple[list[list[float]], str, float, list[list[list[float]]], list[str]]
 
 
@@ -88,13 +96,11 @@ class _Child:
         self.pid = os.getpid()
 
     def read(self, pixels: Any, deadline: float) -> list[RawLine]:
-        try:
-            self.conn.send(pixels)
-            ready = self.conn.poll(max(0.0, deadline - time.monotonic()))
-        except OSError:
-            self.kill()
-            raise OcrTimeout("the RapidOCR process died before reading the page") from None
-        if not ready:
+        # Sending blocks while the child is still starting (the page is megabytes, the pipe
+        # holds less), so it happens beside the wait, which alone watches the deadline.
+        sender = threading.Thread(target=self._send, args=(pixels,), daemon=True)
+        sender.start()
+        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
             self.kill()
             raise OcrTimeout("RapidOCR did not finish within MENU_OCR_TIMEOUT_SECONDS; stopped")
         try:
@@ -105,6 +111,12 @@ class _Child:
         if status != "ok":
             raise RuntimeError(f"RapidOCR failed: {payload}")
         return list(payload)
+
+    def _send(self, pixels: Any) -> None:
+        try:
+            self.conn.send(pixels)
+        except OSError:
+            pass  # the child was killed: the reader reports it
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -190,34 +202,75 @@ def _angle(box: list[list[float]]) -> float:
 
 
 def segments(raw: list[RawLine]) -> list[list[Word]]:
-    """One segment per detected text line, split into words at (restored) spaces."""
+    """One segment per detected text line, split into words at (restored) spaces. Each word is
+    placed along the line's middle, so a tilted line gives words of text height (not the height
+    of the tilted box) whose centres the layout can level."""
     out: list[list[Word]] = []
     for box, text, score, char_boxes, chars in raw:
-        xs_all = [p[0] for p in box]
-        ys_all = [p[1] for p in box]
-        left, right = min(xs_all), max(xs_all)
-        top, bottom = min(ys_all), max(ys_all)
         spaced, centres = with_spaces(text.strip(), chars, char_boxes)
-        conf = round(score * 100, 1)
         tokens = spaced.split()
         if not tokens:
             continue
-        if not centres:  # no positions: share the box out by character count
-            total = max(len(spaced), 1)
-            centres = [left + (right - left) * (i + 0.5) / total for i in range(len(spaced))]
-        pitch = (right - left) / max(len(spaced), 1)
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = box
+        start_x, start_y = (x0 + x3) / 2, (y0 + y3) / 2  # middle of the left edge
+        end_x, end_y = (x1 + x2) / 2, (y1 + y2) / 2
+        length = max(math.hypot(end_x - start_x, end_y - start_y), 1.0)
+        height = max(1, round(math.hypot(x3 - x0, y3 - y0)))
+        if centres and abs(end_x - start_x) > 1:
+            fractions = [(c - start_x) / (end_x - start_x) for c in centres]
+        else:  # no positions: share the line out by character count
+            fractions = [(i + 0.5) / max(len(spaced), 1) for i in range(len(spaced))]
+        pitch = 1 / max(len(spaced), 1)
         words: list[Word] = []
         pos = 0
         for token in tokens:
-            start = spaced.index(token, pos)
-            end = start + len(token) - 1
-            pos = end + 1
-            x0 = max(left, centres[start] - pitch / 2)
-            x1 = min(right, centres[end] + pitch / 2)
+            first = spaced.index(token, pos)
+            last = first + len(token) - 1
+            pos = last + 1
+            lo, hi = max(0.0, fractions[first] - pitch / 2), min(1.0, fractions[last] + pitch / 2)
+            middle = (lo + hi) / 2
+            cx, cy = start_x + (end_x - start_x) * middle, start_y + (end_y - start_y) * middle
+            width = max(1, round((hi - lo) * length))
             words.append(
-                Word(token, conf, round(x0), round(top), max(1, round(x1 - x0)), round(bottom - top))
+                Word(
+                    token, round(score * 100, 1), round(cx - width / 2), round(cy - height / 2), width, height
+                )
             )
         out.append(words)
+    return out
+
+
+def _box(seg: list[Word]) -> tuple[int, int, int, int]:
+    return (
+        min(w.left for w in seg),
+        min(w.top for w in seg),
+        max(w.right for w in seg),
+        max(w.bottom for w in seg),
+    )
+
+
+def upside_down(segs: list[list[Word]]) -> bool:
+    """A page photographed upside down: the direction model has turned every line the right
+    way round, but the lines lie in mirrored places, so prices stand left of their names."""
+    boxes = [(_box(s), is_price_or_size(" ".join(w.text for w in s))) for s in segs if s]
+    left = right = 0
+    for (x0, y0, x1, y1), price in boxes:
+        if not price:
+            continue
+        row = [b for b, p in boxes if not p and abs((b[1] + b[3]) - (y0 + y1)) / 2 < 0.5 * (y1 - y0)]
+        left += bool(row) and all(x1 <= b[0] for b in row)
+        right += bool(row) and all(b[2] <= x0 for b in row)
+    return left >= 2 and left > 2 * right
+
+
+def mirrored(segs: list[list[Word]], width: int, height: int) -> list[list[Word]]:
+    """Each segment moved to its place on the page turned half round; the words inside keep
+    their order (the recognizer read them turned already)."""
+    out = []
+    for seg in segs:
+        x0, y0, x1, y1 = _box(seg)
+        dx, dy = (width - x1) - x0, (height - y1) - y0
+        out.append([Word(w.text, w.conf, w.left + dx, w.top + dy, w.width, w.height) for w in seg])
     return out
 
 
@@ -245,9 +298,46 @@ def read_page(gray: Image.Image, deadline: float) -> PageWords:
         # direction model puts any line that is then upside down the right way round.
         turned = img.rotate(-90, expand=True)
         turned_raw = child().read(_pixels(turned), deadline)
-        if sum(len(r[1]) for r in turned_raw) >= sum(len(r[1]) for r in raw):
+        # The recognizer reads an upright crop of sideways text too, so the sideways reading has
+        # about as much text: the turned one wins when its lines lie level.
+        if not _sideways(turned_raw) and sum(len(r[1]) for r in turned_raw) >= 0.8 * sum(
+            len(r[1]) for r in raw
+        ):
             img, raw = turned, turned_raw
-    return PageWords(segments(raw), img.width, img.height, page_skew(raw))
+    segs = segments(raw)
+    skew = page_skew(raw)
+    if upside_down(segs):
+        segs = mirrored(segs, img.width, img.height)
+    symbol = None if menu_currency(r[1] for r in raw) else printed_symbol(img, segs, deadline)
+    return PageWords(segs, img.width, img.height, skew, symbol)
+
+
+def printed_symbol(img: Image.Image, segs: list[list[Word]], deadline: float) -> str | None:
+    """The currency symbol printed beside the prices when the recognizer read none: its
+    dictionary has "$" but no "€" or "£". A strip of the prices with some room either side is
+    read once by Tesseract (a fraction of a second), and a symbol it sees beside most of them
+    is the menu's."""
+    prices = [w for seg in segs for w in seg if _BARE_PRICE.fullmatch(w.text)][:SYMBOL_SAMPLE]
+    if len(prices) < 2:
+        return None
+    crops = []
+    for w in prices:
+        pad = round(1.5 * w.height)
+        crop = img.crop((w.left - pad, w.top - w.height // 4, w.right + pad, w.bottom + w.height // 4))
+        scale = 40 / max(crop.height, 1)
+        crops.append(crop.resize((max(1, round(crop.width * scale)), 40)))
+    strip = Image.new("L", (max(c.width for c in crops) + 40, 60 * len(crops) + 20), 255)
+    for i, crop in enumerate(crops):
+        strip.paste(crop.convert("L"), (20, 20 + 60 * i))
+    try:
+        text = pytesseract.image_to_string(
+            strip, config="--psm 6", timeout=max(1.0, min(10.0, deadline - time.monotonic()))
+        )
+    except (RuntimeError, pytesseract.TesseractError):
+        return None  # no symbol is better than no menu
+    counts = Counter(c for c in text if c in "€£$¥₺")
+    best = counts.most_common(1)
+    return best[0][0] if best and best[0][1] * 2 >= len(prices) else None
 
 
 if __name__ == "__main__":  # pragma: no cover - the child process

@@ -46,6 +46,9 @@ class PageWords:
     width: int
     height: int
     skew_degrees: float = 0.0
+    # The currency symbol printed beside the prices when the engine's text has none (RapidOCR
+    # cannot write € or £; model/ocr_rapid.py reads it another way).
+    currency_symbol: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class OcrResult:
     engine: str = "tesseract"
     seconds: float = 0.0
     skew_degrees: float = field(default=0.0, compare=False)
+    currency_symbol: str | None = None  # see PageWords
 
     @property
     def text(self) -> str:
