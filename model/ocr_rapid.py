@@ -15,6 +15,7 @@ usual character pitch is a space.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -113,10 +114,8 @@ class _Child:
         return list(payload)
 
     def _send(self, pixels: Any) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the child was killed: the reader reports it
             self.conn.send(pixels)
-        except OSError:
-            pass  # the child was killed: the reader reports it
 
     def alive(self) -> bool:
         return self.process.poll() is None
