@@ -75,7 +75,7 @@ def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, mode: str = "L
         raise
     except UnidentifiedImageError:
         accepted = ", ".join(ACCEPTED_FORMATS)
-        raise ImageRejected(f"not an accepted image type ({accepted})") from None
+        raise ImageRejected(f"not a readable image of an accepted type ({accepted})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"not a readable image: {exc}") from None
     img: Image.Image = ImageOps.exif_transpose(opened) or opened

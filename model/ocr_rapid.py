@@ -307,6 +307,7 @@ def read_page(gray: Image.Image, deadline: float) -> PageWords:
     skew = page_skew(raw)
     if upside_down(segs):
         segs = mirrored(segs, img.width, img.height)
+        img = img.rotate(180)  # the page the mirrored boxes are on
     symbol = None if menu_currency(r[1] for r in raw) else printed_symbol(img, segs, deadline)
     return PageWords(segs, img.width, img.height, skew, symbol)
 

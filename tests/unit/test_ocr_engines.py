@@ -26,7 +26,7 @@ def _encode(img: Image.Image, fmt: str) -> bytes:
 def test_image_types_pillow_knows_but_the_api_does_not_accept_are_refused(fmt: str) -> None:
     data = _encode(Image.new("RGB", (64, 64), "white"), fmt)
     assert Image.open(io.BytesIO(data)).format == fmt  # Pillow alone would decode it
-    with pytest.raises(ImageRejected, match="not an accepted image type"):
+    with pytest.raises(ImageRejected, match="not a readable image of an accepted type"):
         load_image(data)
 
 
