@@ -178,7 +178,11 @@ def with_spaces(text: str, chars: list[str], boxes: list[list[list[float]]]) -> 
                 xs.append(xs[-1])
             continue
         if i > 0 and out[-1] != " " and out[-1] not in ".," and c not in ".,":
-            wide = pitch > 0 and steps[i - 1] > SPACE_PITCH * pitch
+            # Not between digits: a number's digits can sit far apart ("7,4 0"), and prices of a
+            # size table read as one word are split by the parser ("7,409,40").
+            wide = (
+                pitch > 0 and steps[i - 1] > SPACE_PITCH * pitch and not (out[-1].isdigit() and c.isdigit())
+            )
             camel = out[-1].islower() and c.isupper() and _caps_follow(letters, i)
             number_then_word = out[-1].isdigit() and c.isupper()  # "1848Fries", "1848BURGERS"
             if wide or camel or number_then_word:

@@ -209,7 +209,7 @@ def test_spaces_the_recognizer_dropped_are_put_back() -> None:
     assert with_spaces("theEGGSANDWICHS4", chars, boxes)[0] == "the EGG SANDWICHS4"
     chars, boxes = _char_boxes("1848Fries", {})
     assert with_spaces("1848Fries", chars, boxes)[0] == "1848 Fries"
-    chars, boxes = _char_boxes("7,409,40", {4: 14})  # the space between two prices
-    assert with_spaces("7,409,40", chars, boxes)[0] == "7,40 9,40"
+    chars, boxes = _char_boxes("7,409,40", {3: 14, 4: 14})  # digits far apart stay one number
+    assert with_spaces("7,409,40", chars, boxes)[0] == "7,409,40"  # the parser splits the prices
     chars, boxes = _char_boxes("Schnitzel", {})
     assert with_spaces("Schnitzel", chars, boxes)[0] == "Schnitzel"
