@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 
-from model.menu import parse_with_rules
+import pytest
+
+from model.menu import lines_from_user_message, menu_user_message, parse_with_rules, validate_grounded_menu
 from model.menu_layout import layout
 from model.ocr import OcrResult, PageWords, Word
 from model.ocr_rapid import page_skew, with_spaces
@@ -213,3 +215,38 @@ def test_spaces_the_recognizer_dropped_are_put_back() -> None:
     assert with_spaces("7,409,40", chars, boxes)[0] == "7,409,40"  # the parser splits the prices
     chars, boxes = _char_boxes("Schnitzel", {})
     assert with_spaces("Schnitzel", chars, boxes)[0] == "Schnitzel"
+
+
+def test_the_model_reads_blocks_in_reading_order_with_their_positions() -> None:
+    p = page(
+        seg("the EGG SANDWICH S4", 50, 100),
+        seg("over medium egg", 50, 135),
+        seg("the AVO TOAST S5", 700, 100),
+        seg("avocado mash +$6 salmon", 700, 135),
+    )
+    ocr = OcrResult(layout(p), p.width, p.height)
+    message = menu_user_message(ocr)
+    body = message.split("\n", 1)[1].splitlines()
+    assert body == [
+        "## block 1 (x 4%-24%, y 6%)",
+        "the EGG SANDWICH $4",
+        "over medium egg",
+        "## block 2 (x 50%-75%, y 6%)",
+        "the AVO TOAST $5",
+        "avocado mash +$6 salmon",
+    ]
+    assert lines_from_user_message(message) == [line for line in body if not line.startswith("##")]
+    answer = {
+        "menu": {
+            "categories": [
+                {"name": "", "items": [{"name": "the EGG SANDWICH", "price": 4, "confidence": 0.9}]}
+            ]
+        },
+        "currency": "USD",
+        "uncertainItems": [],
+        "superfluousText": [],
+    }
+    assert validate_grounded_menu(answer, ocr)["menu"]["categories"][0]["items"][0]["price"] == 4
+    answer["menu"]["categories"][0]["items"][0]["price"] = 7  # type: ignore[index]
+    with pytest.raises(ValueError, match="not in the OCR text"):
+        validate_grounded_menu(answer, ocr)
