@@ -77,18 +77,18 @@ def warm_up(engine: str) -> None:
     read_page(out.getvalue(), engine=engine)  # type: ignore[arg-type]
 
 
-def llm_structurer(url: str, model: str, timeout_s: float) -> MenuStructurer:
+def llm_structurer(url: str, model: str, timeout_s: float, max_tokens: int) -> MenuStructurer:
     config = ProviderConfig(
         name="local",
         model=model,
         base_url=url,
         api_key="not-needed",
         timeout_s=timeout_s,
-        max_output_tokens=4000,
+        max_output_tokens=max_tokens,
         response_format="json_schema",
         extra_body={"chat_template_kwargs": {"enable_thinking": False}},
     )
-    return MenuStructurer(ProviderChain([config]), max_tokens=4000)
+    return MenuStructurer(ProviderChain([config]), max_tokens=max_tokens)
 
 
 def bench(
@@ -167,12 +167,17 @@ def main() -> None:
     parser.add_argument("--llm-url", help="an OpenAI-compatible server (the llama.cpp lane)")
     parser.add_argument("--llm-model", default="qwen2.5-1.5b-instruct")
     parser.add_argument("--llm-timeout", type=float, default=300.0)
+    parser.add_argument("--llm-max-tokens", type=int, default=2000, help="fit the server's context")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     menus = load_truth(args.menus)
     if not menus:
         raise SystemExit(f"no labelled menus in {args.menus}")
-    structurer = llm_structurer(args.llm_url, args.llm_model, args.llm_timeout) if args.llm_url else None
+    structurer = (
+        llm_structurer(args.llm_url, args.llm_model, args.llm_timeout, args.llm_max_tokens)
+        if args.llm_url
+        else None
+    )
     report = bench(menus, [e.strip() for e in args.engines.split(",") if e.strip()], args.cached, structurer)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -33,6 +33,7 @@ PRICE_COLUMN_SHARE = 0.5  # share of the segments just right of a gap that are p
 JUNK_CONFIDENCE = 30
 _PRICE_WORD = re.compile(
     r"^[|+(]?[$€£¥₺S]?\s?\d{0,4}[.,]?\d{1,2}\s?(€|\$|£|TL|₺|EUR|USD|CHF)?[)]?[.,]?$|^[$€£₺]$|^TL$|^(EUR|CHF)$"
+    r"|^[.]*(\d{1,3}[.,]\d{2}){2,}$"  # the prices of a size table read as one word: "7,409,40"
 )
 _OTHER_SCRIPT = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _LEADER = re.compile(r"^[.\u2026·•:_\-\u2013\u2014,'`]+$")

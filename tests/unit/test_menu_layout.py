@@ -250,3 +250,13 @@ def test_the_model_reads_blocks_in_reading_order_with_their_positions() -> None:
     answer["menu"]["categories"][0]["items"][0]["price"] = 7  # type: ignore[index]
     with pytest.raises(ValueError, match="not in the OCR text"):
         validate_grounded_menu(answer, ocr)
+
+
+def test_size_prices_read_as_one_word_still_join_their_names() -> None:
+    p = page(
+        seg("Pfannkuchen mit Gyros", 50, 130),
+        seg("7,409,40", 900, 130),
+        seg("Radeberger Pilsner .......", 50, 200),
+        seg(".3.506.7512.25", 900, 200),
+    )
+    assert menu_items(p) == [("Pfannkuchen mit Gyros", 7.4), ("Radeberger Pilsner", 3.5)]
