@@ -77,7 +77,9 @@ def warm_up(engine: str) -> None:
     read_page(out.getvalue(), engine=engine)  # type: ignore[arg-type]
 
 
-def llm_structurer(url: str, model: str, timeout_s: float, max_tokens: int) -> MenuStructurer:
+def llm_structurer(
+    url: str, model: str, timeout_s: float, max_tokens: int, response_format: str
+) -> MenuStructurer:
     config = ProviderConfig(
         name="local",
         model=model,
@@ -85,7 +87,7 @@ def llm_structurer(url: str, model: str, timeout_s: float, max_tokens: int) -> M
         api_key="not-needed",
         timeout_s=timeout_s,
         max_output_tokens=max_tokens,
-        response_format="json_schema",
+        response_format=response_format,  # type: ignore[arg-type]
         extra_body={"chat_template_kwargs": {"enable_thinking": False}},
     )
     return MenuStructurer(ProviderChain([config]), max_tokens=max_tokens)
@@ -164,13 +166,22 @@ def main() -> None:
     parser.add_argument("--engines", default="rapidocr,tesseract")
     parser.add_argument("--menus", type=Path, default=REAL_MENUS)
     parser.add_argument("--cached", action="store_true", help="reuse earlier OCR readings")
+    parser.add_argument("--only", help="comma-separated menu names (default: all)")
     parser.add_argument("--llm-url", help="an OpenAI-compatible server (the llama.cpp lane)")
     parser.add_argument("--llm-model", default="qwen2.5-1.5b-instruct")
     parser.add_argument("--llm-timeout", type=float, default=300.0)
     parser.add_argument("--llm-max-tokens", type=int, default=2000, help="fit the server's context")
+    parser.add_argument(
+        "--llm-response-format",
+        default="json_schema",
+        choices=["json_schema", "json_object"],
+        help="json_object for servers without json_schema (llama-cpp-python's)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     menus = load_truth(args.menus)
+    if args.only:
+        menus = [m for m in menus if m.name in args.only.split(",")]
     if not menus:
         raise SystemExit(f"no labelled menus in {args.menus}")
     structurer = (

@@ -13,6 +13,13 @@ The last provider of the menu chain, and the embedded default without a model. R
   (allergies, service charge, taxes) are superfluous text, and so is what comes before the
   first heading or item (the restaurant's name).
 Items whose words OCR'd with low confidence or that lack a price go to uncertainItems too.
+
+With the layout's geometry (lines from OCR boxes, model/menu_layout.py) the parser also reads
+paragraphs: a name line whose price ends a description line below it is one item, a name
+broken over two lines ends at the leaders, a line under an item in its paragraph is its
+description, and an unpriced orphan line goes to uncertainItems only. Prices are mended and
+the currency read once per menu first (model/menu_prices.py); add-ons are never items, size
+labels ("klein groß", "6oz 12oz") are superfluous, and allergen codes ("A,C,G") leave names.
 """
 
 from __future__ import annotations
@@ -24,20 +31,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.menu_layout import is_price_or_size
-from model.menu_prices import fix_ocr_price, mend_prices, menu_currency, split_addon
+from model.menu_prices import (
+    CURRENCY_BY_SYMBOL,
+    PRICE_AT_END,
+    PRICE_ONLY,
+    first_of_several_prices,
+    first_price,
+    fix_ocr_price,
+    is_marked,
+    mend_prices,
+    menu_currency,
+    price_of,
+    split_addon,
+)
 
-CURRENCY_BY_SYMBOL = {"$": "USD", "€": "EUR", "£": "GBP", "₺": "TRY", "TL": "TRY", "¥": "JPY"}
-_PRICE = (
-    r"(?P<pre>[$€£₺])?\s?(?P<amount>\d{1,4}(?P<decimals>[.,]\d{1,2})?)(?![\d.,]?\d)\s?"
-    r"(?P<post>[$€£₺]|EUR|USD|GBP|TL|TRY|CHF)?"
-)
-PRICE_AT_END = re.compile(rf"^(?P<name>.*?)[\s.\u2026·_\-\u2013\u2014:]*{_PRICE}\s*$")
-PRICE_ONLY = re.compile(rf"^\s*{_PRICE}\s*$")
-_ONE_PRICE = r"[$€£₺]?\s?\d{1,4}(?:[.,]\d{1,2})?\s?(?:[$€£₺]|EUR|USD|GBP|TL|TRY|CHF)?"
-# "Burger 15 / 18", "Pizza 12 | 16", "Coffee 3.50/4.50": one price per size at the end.
-_SEVERAL_PRICES = re.compile(
-    rf"(?<=[^\d\s/|])\s+(?P<first>{_ONE_PRICE})(?P<rest>(?:\s*[/|]\s*(?:\(\w+\)\s*)?{_ONE_PRICE})+)\s*$"
-)
 PHONE = re.compile(r"(\+?\d[\d\s().-]{7,}\d)|\b(tel|phone|call)\b", re.IGNORECASE)
 HOURS = re.compile(
     r"\b\d{1,2}(:\d{2})?\s?(am|pm)\b|\b\d{1,2}:\d{2}\s*[-\u2013]|^(open|hours|closed)\b|"
@@ -138,23 +145,6 @@ def superfluous_kind(text: str) -> str | None:
     return None
 
 
-def first_of_several_prices(text: str) -> str:
-    """'Burger 15 / 18' -> 'Burger 15'. A bare '1/2' stays: a fraction, unless spaced or marked."""
-    match = _SEVERAL_PRICES.search(text)
-    if not match:
-        return text
-    spaced = re.search(r"\s[/|]|[/|]\s|\|", match["rest"])
-    marked = re.search(r"[$€£.,]", match["first"])
-    if not (spaced or marked):
-        return text
-    return text[: match.start()] + " " + match["first"].strip()
-
-
-def _is_marked(match: re.Match[str]) -> bool:
-    """A currency symbol or decimals: certainly a price."""
-    return bool(match["pre"] or match["post"] or match["decimals"])
-
-
 def _item_match(text: str) -> re.Match[str] | None:
     """`text` as an item line ending in a price, or None."""
     match = PRICE_AT_END.match(text)
@@ -163,7 +153,7 @@ def _item_match(text: str) -> re.Match[str] | None:
     name = clean_name(match["name"])
     if not name or not any(c.isalpha() for c in name):
         return None
-    if _is_marked(match):
+    if is_marked(match):
         return match
     # A bare whole number: a price only when the line reads like an item and nothing says count.
     amount = int(match["amount"])
@@ -174,24 +164,6 @@ def _item_match(text: str) -> re.Match[str] | None:
     if name[-1].isdigit() or before in ":/":  # 9:00 - 17:30, 1/2, Wings 12 14
         return None
     return match
-
-
-def _first_price(name: str, match: re.Match[str]) -> tuple[str, re.Match[str]]:
-    """'Margherita 10.00 / 14.00' (one price per size): the name and the first price."""
-    rest = name.rstrip(" /|")
-    while (earlier := PRICE_AT_END.match(rest)) and _is_marked(earlier) and clean_name(earlier["name"]):
-        match, rest = earlier, earlier["name"].rstrip(" /|")
-    return rest, match
-
-
-def _price(match: re.Match[str]) -> tuple[float, str | None]:
-    amount = float(match["amount"].replace(",", "."))
-    symbol = match["pre"] or match["post"]
-    if symbol in CURRENCY_BY_SYMBOL:
-        return amount, CURRENCY_BY_SYMBOL[symbol]
-    if symbol in CURRENCY_BY_SYMBOL.values():
-        return amount, symbol
-    return amount, None
 
 
 def _could_be_heading(text: str) -> bool:
@@ -278,7 +250,7 @@ class _MenuReader:
             self.categories.append(Category(_heading_name(heading.text)))
 
     def add_item(self, name: str, match: re.Match[str], confidence: float) -> Item:
-        price, _ = _price(match)
+        price, _ = price_of(match)
         item = Item(clean_name(name), price, confidence)
         self.current().items.append(item)
         self.last_item = (item, self.paragraph)
@@ -348,7 +320,7 @@ class _MenuReader:
             self.last_item = None
             return
         only = PRICE_ONLY.match(text)
-        if only and self.pending and _is_marked(only) and self.geometry:
+        if only and self.pending and is_marked(only) and self.geometry:
             name, extra = self.name_lines(text, "", previous)
             if name.strip():
                 self.settle(before_item=True)
@@ -356,14 +328,14 @@ class _MenuReader:
                 if extra:
                     self.describe(item, extra)
                 return
-        if only and self.pending and _is_marked(only):
+        if only and self.pending and is_marked(only):
             name_line, _ = self.pending.pop()
             self.settle(before_item=True)
             self.add_item(name_line.text, only, min(name_line.confidence, line.confidence))
             return
         match = _item_match(text)
         if match:
-            name, match = _first_price(match["name"], match)
+            name, match = first_price(match["name"], match)
             name, extra = self.name_lines(text, name, previous)
             self.settle(before_item=True)
             item = self.add_item(name, match, line.confidence)

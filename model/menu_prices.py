@@ -43,6 +43,59 @@ _ADDON_START = re.compile(
 _PRICE_IN = re.compile(r"[$€£₺]\s?\d|\d[.,]\d{2}\b|\d\s?[€$£₺]")
 
 
+CURRENCY_BY_SYMBOL = {"$": "USD", "€": "EUR", "£": "GBP", "₺": "TRY", "TL": "TRY", "¥": "JPY"}
+_PRICE = (
+    r"(?P<pre>[$€£₺])?\s?(?P<amount>\d{1,4}(?P<decimals>[.,]\d{1,2})?)(?![\d.,]?\d)\s?"
+    r"(?P<post>[$€£₺]|EUR|USD|GBP|TL|TRY|CHF)?"
+)
+PRICE_AT_END = re.compile(rf"^(?P<name>.*?)[\s.\u2026·_\-\u2013\u2014:]*{_PRICE}\s*$")
+PRICE_ONLY = re.compile(rf"^\s*{_PRICE}\s*$")
+_ONE_PRICE = r"[$€£₺]?\s?\d{1,4}(?:[.,]\d{1,2})?\s?(?:[$€£₺]|EUR|USD|GBP|TL|TRY|CHF)?"
+# "Burger 15 / 18", "Pizza 12 | 16", "Coffee 3.50/4.50": one price per size at the end.
+_SEVERAL_PRICES = re.compile(
+    rf"(?<=[^\d\s/|])\s+(?P<first>{_ONE_PRICE})(?P<rest>(?:\s*[/|]\s*(?:\(\w+\)\s*)?{_ONE_PRICE})+)\s*$"
+)
+
+
+def first_of_several_prices(text: str) -> str:
+    """'Burger 15 / 18' -> 'Burger 15'. A bare '1/2' stays: a fraction, unless spaced or marked."""
+    match = _SEVERAL_PRICES.search(text)
+    if not match:
+        return text
+    spaced = re.search(r"\s[/|]|[/|]\s|\|", match["rest"])
+    marked = re.search(r"[$€£.,]", match["first"])
+    if not (spaced or marked):
+        return text
+    return text[: match.start()] + " " + match["first"].strip()
+
+
+def is_marked(match: re.Match[str]) -> bool:
+    """A currency symbol or decimals: certainly a price."""
+    return bool(match["pre"] or match["post"] or match["decimals"])
+
+
+def _has_name(text: str) -> bool:
+    return bool(re.sub(r"[.\u2026·_]{2,}", " ", text).strip(" .,:;-\u2013\u2014|'\"\t"))
+
+
+def first_price(name: str, match: re.Match[str]) -> tuple[str, re.Match[str]]:
+    """'Margherita 10.00 / 14.00' (one price per size): the name and the first price."""
+    rest = name.rstrip(" /|")
+    while (earlier := PRICE_AT_END.match(rest)) and is_marked(earlier) and _has_name(earlier["name"]):
+        match, rest = earlier, earlier["name"].rstrip(" /|")
+    return rest, match
+
+
+def price_of(match: re.Match[str]) -> tuple[float, str | None]:
+    amount = float(match["amount"].replace(",", "."))
+    symbol = match["pre"] or match["post"]
+    if symbol in CURRENCY_BY_SYMBOL:
+        return amount, CURRENCY_BY_SYMBOL[symbol]
+    if symbol in CURRENCY_BY_SYMBOL.values():
+        return amount, symbol
+    return amount, None
+
+
 # The decimal point read as ':', ';', '°', '(' or as a 1/5/7 between the digits; € read as C.
 _OCR_PRICE = re.compile(r"(?P<pre>[$€£C])(?P<int>\d{1,2})[:;°(157]?(?P<dec>\d{2})[)|,]?$")
 # A suffix euro with stray punctuation, or read as ¢ or ©.
