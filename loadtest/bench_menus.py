@@ -185,7 +185,9 @@ def main() -> None:
     if not menus:
         raise SystemExit(f"no labelled menus in {args.menus}")
     structurer = (
-        llm_structurer(args.llm_url, args.llm_model, args.llm_timeout, args.llm_max_tokens)
+        llm_structurer(
+            args.llm_url, args.llm_model, args.llm_timeout, args.llm_max_tokens, args.llm_response_format
+        )
         if args.llm_url
         else None
     )
