@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import io
 import json
+import logging
 import statistics
 import time
 from dataclasses import asdict
@@ -161,6 +162,14 @@ def bench(
     return report
 
 
+class _FallbackReason(logging.Handler):
+    """Prints why the model path fell back to the rules (the structurer logs it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "menu_llm_failed":
+            print(f"   model path fell back to the rules: {getattr(record, 'error', '')[:300]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", default="rapidocr,tesseract")
@@ -179,6 +188,7 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    logging.getLogger("model.menu").addHandler(_FallbackReason())
     menus = load_truth(args.menus)
     if args.only:
         menus = [m for m in menus if m.name in args.only.split(",")]
