@@ -4,8 +4,8 @@ Two OCR engines read the page (MENU_OCR_ENGINE): RapidOCR (PP-OCRv4 detection an
 as ONNX models shipped inside the `rapidocr-onnxruntime` wheel; model/ocr_rapid.py), the
 default, and Tesseract (model/ocr_tesseract.py). Each returns text segments (runs of words on
 one row) with pixel boxes and confidences; model/menu_layout.py then groups them into columns
-and lines from their geometry. Measured on the real development menus (BENCHMARKS.md), RapidOCR
-found 98 % of the item names where Tesseract found under 60 %.
+and lines from their geometry. On the real development menus (BENCHMARKS.md) RapidOCR's text
+holds 78 of 79 item names and the rules reach item+price F1 0.91, against 0.67 with Tesseract.
 
 The image is decoded only when it is one of the accepted types, under a pixel cap (a small file
 that expands to gigapixels is refused before any pixel is decoded), and turned upright from its
