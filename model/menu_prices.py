@@ -150,7 +150,10 @@ def mend_prices(text: str, currency: str | None) -> str:
         # "S" for "$": glued to the end of a name, or alone before the number.
         text = re.sub(r"(?<=[A-Za-z.])S\s?(?=\d{1,3}(?:[.,]\d{1,2})?\s*$)", " $", text)
         text = re.sub(r"(?<![A-Za-z0-9])S\s?(?=\d{1,3}(?:[.,]\d{1,2})?(?![\d]))", "$", text)
-    return _GLUED_PRICES.sub(_split_glued, text)
+    text = _GLUED_PRICES.sub(_split_glued, text)
+    # A leader's last dots glued to a price: ".2.75" is 2.75; ".50" alone is 0.50.
+    text = re.sub(r"(^|\s)\.+(?=\d{1,3}[.,]\d{2}\b)", r"\1", text)
+    return re.sub(r"(^|\s)\.(\d{2})\b(?![.,]\d)", r"\g<1>0.\2", text)
 
 
 def split_addon(text: str) -> tuple[str, str | None]:

@@ -25,6 +25,7 @@ def items(text: str) -> list[tuple[str, float | None]]:
         ("Burger | 8", "Burger", 8.0),
         ("Burger 8", "Burger", 8.0),
         ("Iced Tea $.50", "Iced Tea", 0.5),
+        ("Espresso .50", "Espresso", 0.5),
         ("Çay ₺45", "Çay", 45.0),
     ],
 )
@@ -72,7 +73,9 @@ def test_s_is_a_letter_on_a_menu_without_dollars() -> None:
     ("raw", "mended"),
     [
         ("Pfannkuchen mit Gyros 7,409,40", "Pfannkuchen mit Gyros 7,40 9,40"),
-        ("Radeberger Pilsner .3.506.7512.25", "Radeberger Pilsner .3.50 6.75 12.25"),
+        ("Radeberger Pilsner .3.506.7512.25", "Radeberger Pilsner 3.50 6.75 12.25"),
+        ("Dornfelder ........ .2.75", "Dornfelder ........ 2.75"),
+        ("Espresso .50", "Espresso 0.50"),
         ("Schinken Nudel 3.25器", "Schinken Nudel 3.25"),
     ],
 )
