@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     menu_fetch_allowed_networks: str = ""
     # Pixel cap when decoding a menu photo: larger images are refused as decompression bombs.
     menu_max_image_pixels: int = Field(default=40_000_000, gt=0)
+    # OCR engine of menu photos: rapidocr (PP-OCRv4 ONNX, read 98.7 % of the real menus' item
+    # names) or tesseract (faster, weaker on photos); BENCHMARKS.md has both.
+    menu_ocr_engine: Literal["rapidocr", "tesseract"] = "rapidocr"
+    # Seconds one menu's OCR may take before the engine is killed and the job fails.
+    menu_ocr_timeout_seconds: float = Field(default=120.0, gt=0)
     # Seconds between SSE keep-alive comments on /api/extraction/events.
     api_sse_ping_seconds: float = Field(default=15.0, gt=0)
     # Per-user limits on costly resources (issue 13; docs/api.md lists every limit).

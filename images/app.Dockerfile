@@ -12,7 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SOUS_SUPERVISOR_EXTRA=/app/images/extra/*.conf
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core \
+ && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core libgl1 libglib2.0-0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 sous
 

@@ -18,21 +18,27 @@ from core.errors import ProviderError
 from model.chain import JsonRequest, ProviderChain
 from model.grounding import ungrounded_menu_reason
 from model.menu_parser import Line, parse_menu
+from model.menu_prices import mend_prices, menu_currency
 from model.ocr import OcrResult
 
 log = logging.getLogger(__name__)
 
 MENU_SCHEMA_NAME = "menu_extraction"
-MENU_PROMPT_VERSION = "v1"
+MENU_PROMPT_VERSION = "v2"
 MENU_SCHEMA_VERSION = "v1"
 OCR_SEPARATOR = "--- OCR text ---"
+BLOCK_MARK = "## block"
 MENU_SYSTEM = (
     "You turn the OCR text of a restaurant menu photo into JSON. Group items under the menu's "
     "category headings; each item has its name as printed, its price as a number (null when "
     "none is printed) and your confidence 0..1. currency is the ISO code of the prices (USD, "
     "EUR, GBP) or null. Put items you are unsure of in uncertainItems too, with a reason. Lines "
     "that are not dishes (restaurant name, address, phone, opening hours, web) go to "
-    "superfluousText. Never invent items that are not in the text."
+    "superfluousText. Never invent items that are not in the text. The text is in reading order, "
+    "block by block (a block is a column or a boxed part of the menu, with its position on the "
+    "page); an item's name, description and price are in one block. A price may end the "
+    "description line under the name. With several prices for one item (sizes), use the first. "
+    'Add-ons with a surcharge ("add bacon +$2") are not items.'
 )
 
 
@@ -84,14 +90,35 @@ class MenuExtraction:
     token_usage: dict[str, Any]
 
 
+def model_text_lines(ocr: OcrResult) -> list[str]:
+    """The OCR text as the model reads it: lines in reading order, OCR's price misreadings
+    mended ("S4" → "$4" on a dollar menu, "7,409,40" → "7,40 9,40"), and before each layout
+    block a mark with its position (percent of the page), so columns stay apart."""
+    currency = menu_currency(line.text for line in ocr.lines)
+    out: list[str] = []
+    if currency is None and ocr.currency_symbol:
+        out.append(f"(currency symbol printed beside the prices: {ocr.currency_symbol})")
+    block: int | None = None
+    for line in ocr.lines:
+        if line.words and line.column != block:
+            block = line.column
+            members = [x for x in ocr.lines if x.column == block]
+            left = min(x.left for x in members) / max(ocr.width, 1)
+            right = max(x.right for x in members) / max(ocr.width, 1)
+            top = members[0].top / max(ocr.height, 1)
+            out.append(f"{BLOCK_MARK} {block + 1} (x {left:.0%}-{right:.0%}, y {top:.0%})")
+        out.append(mend_prices(line.text, currency))
+    return out
+
+
 def menu_user_message(ocr: OcrResult) -> str:
-    return f"{OCR_SEPARATOR}\n" + "\n".join(line.text for line in ocr.lines)
+    return f"{OCR_SEPARATOR}\n" + "\n".join(model_text_lines(ocr))
 
 
 def lines_from_user_message(text: str) -> list[str]:
     """The OCR lines of a menu_user_message (the simulator answers from them)."""
     _, _, body = text.partition(OCR_SEPARATOR + "\n")
-    return body.splitlines()
+    return [line for line in body.splitlines() if not line.startswith(BLOCK_MARK)]
 
 
 def result_confidence(result: dict[str, Any]) -> float | None:
@@ -109,14 +136,23 @@ def validate_menu(data: Any) -> dict[str, Any]:
 def validate_grounded_menu(data: Any, ocr: OcrResult) -> dict[str, Any]:
     """The schema, and every item and price found in the OCR text (nothing invented)."""
     result = validate_menu(data)
-    reason = ungrounded_menu_reason(result, ocr.text)
+    reason = ungrounded_menu_reason(result, "\n".join([ocr.text, *model_text_lines(ocr)]))
     if reason is not None:
         raise ValueError(reason)
     return result
 
 
 def parse_with_rules(ocr: OcrResult) -> dict[str, Any]:
-    return validate_menu(parse_menu([Line(x.text, x.confidence, x.height) for x in ocr.lines]))
+    return validate_menu(parse_menu(rule_lines(ocr), ocr.currency_symbol))
+
+
+def rule_lines(ocr: OcrResult) -> list[Line]:
+    """The OCR lines as the parser reads them; the layout's geometry only when there is one
+    (lines built from plain text have no words)."""
+    geometry = any(line.words for line in ocr.lines)
+    return [
+        Line(x.text, x.confidence, x.height, x.column, x.gap_before if geometry else None) for x in ocr.lines
+    ]
 
 
 class MenuStructurer:

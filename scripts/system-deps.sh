@@ -13,6 +13,9 @@ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(
 command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr tesseract-ocr-eng)
 # Orientation detection turns sideways menu photos upright (model/ocr.py upright()).
 tesseract --list-langs 2>/dev/null | grep -qx osd || missing+=(tesseract-ocr-osd)
+# OpenCV (RapidOCR's image handling, model/ocr_rapid.py) loads libGL and GLib.
+ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing+=(libgl1)
+ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0 ' || missing+=(libglib2.0-0)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 [ -d /usr/share/fonts/truetype/liberation ] || missing+=(fonts-liberation)
 # Headless Chromium drives the dashboard test (tests/e2e/test_dashboard_browser.py).

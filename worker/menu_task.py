@@ -82,7 +82,12 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
     log.info("menu_job_start", extra={"job_id": job_id, "attempt": job.attempt})
     try:
         image = job_image(ctx, job)
-        ocr = ocr_image(image, settings.menu_max_image_pixels)
+        ocr = ocr_image(
+            image,
+            settings.menu_max_image_pixels,
+            engine=settings.menu_ocr_engine,
+            timeout=settings.menu_ocr_timeout_seconds,
+        )
         # The model step may take a while (timeouts, fallbacks): a fresh lease for it.
         with_retries(
             "extend_lease", lambda: menu_jobs.extend_lease(ctx.engine, job, settings.queue_lease_seconds)

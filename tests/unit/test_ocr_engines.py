@@ -1,0 +1,84 @@
+"""The OCR engines themselves: accepted image types, timeouts that stop the engine, a phone-size
+photo inside the job's time, and RapidOCR reading a menu line (real engines, no mocks)."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from model import ocr_rapid, ocr_tesseract
+from model.menu import parse_with_rules
+from model.ocr import ImageRejected, OcrTimeout, load_image, ocr_image
+from tests.menus import FONT_DIR, match_items, render_menu
+from worker.menu_task import JOB_TIMEOUT
+
+
+def _encode(img: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "ICO", "TGA", "PCX"])
+def test_image_types_pillow_knows_but_the_api_does_not_accept_are_refused(fmt: str) -> None:
+    data = _encode(Image.new("RGB", (64, 64), "white"), fmt)
+    assert Image.open(io.BytesIO(data)).format == fmt  # Pillow alone would decode it
+    with pytest.raises(ImageRejected, match="not a readable image of an accepted type"):
+        load_image(data)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_accepted_image_types_decode(fmt: str) -> None:
+    assert load_image(_encode(Image.new("RGB", (64, 48), "white"), fmt)).size == (64, 48)
+
+
+def test_tesseract_is_stopped_at_the_deadline() -> None:
+    img = ocr_tesseract.prepare(load_image(render_menu(7, two_columns=True).image))
+    started = time.monotonic()
+    with pytest.raises(OcrTimeout):
+        ocr_tesseract.read_words(img, deadline=time.monotonic() + 0.3)
+    assert time.monotonic() - started < 3  # killed, not waited for
+
+
+def test_rapidocr_is_killed_at_the_deadline_and_the_next_page_gets_a_fresh_process() -> None:
+    page = load_image(render_menu(7, two_columns=True).image)
+    child = ocr_rapid.child()
+    started = time.monotonic()
+    with pytest.raises(OcrTimeout):
+        child.read(ocr_rapid._pixels(page), deadline=time.monotonic() + 0.2)
+    assert time.monotonic() - started < 5
+    assert child.process.poll() is not None  # the process is gone
+    fresh = ocr_rapid.child()
+    assert fresh is not child
+    small = page.crop((0, 0, page.width, page.height // 4))
+    assert ocr_rapid.read_page(small, time.monotonic() + 120).segments
+
+
+def test_a_4000x3000_phone_photo_is_read_well_inside_the_job_timeout() -> None:
+    menu = render_menu(11, two_columns=True)
+    page = Image.open(io.BytesIO(menu.image)).convert("RGB")
+    photo = Image.new("RGB", (4000, 3000), (200, 190, 170))  # the table around the menu
+    scale = min(2800 / page.height, 3600 / page.width)  # the menu fills the frame
+    photo.paste(page.resize((round(page.width * scale), round(page.height * scale))), (200, 100))
+    data = _encode(photo, "JPEG")
+    started = time.monotonic()
+    ocr = ocr_image(data)
+    seconds = time.monotonic() - started
+    result = parse_with_rules(ocr)
+    got = [(i["name"], i["price"]) for c in result["menu"]["categories"] for i in c["items"]]
+    assert seconds < JOB_TIMEOUT / 5, seconds
+    assert match_items(got, menu.items) >= 0.8 * len(menu.items)
+
+
+def test_rapidocr_reads_a_menu_line_with_its_spaces_and_price() -> None:
+    font = ImageFont.truetype(str(FONT_DIR / "dejavu/DejaVuSans-Bold.ttf"), 34)
+    img = Image.new("RGB", (900, 160), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((30, 30), "the EGG SANDWICH $4", font=font, fill="black")
+    draw.text((30, 90), "Kaspressknödelsuppe 3,90", font=font, fill="black")
+    ocr = ocr_image(_encode(img, "PNG"), engine="rapidocr")
+    assert [line.text for line in ocr.lines] == ["the EGG SANDWICH $4", "Kaspressknodelsuppe 3,90"]
+    assert all(w.conf > 50 and w.width > 0 for line in ocr.lines for w in line.words)
