@@ -9,11 +9,11 @@ import time
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from core.jobs import MENU_JOB_TIMEOUT as JOB_TIMEOUT
 from model import ocr_rapid, ocr_tesseract
 from model.menu import parse_with_rules
 from model.ocr import ImageRejected, OcrTimeout, load_image, ocr_image
 from tests.menus import FONT_DIR, match_items, render_menu
-from worker.menu_task import JOB_TIMEOUT
 
 
 def _encode(img: Image.Image, fmt: str) -> bytes:
