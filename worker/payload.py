@@ -49,18 +49,7 @@ def row_from_dict(d: dict[str, Any]) -> ClaimedRow:
 def shadow_row(record: dict[str, Any]) -> ClaimedRow:
     """A pending row read (not claimed) by a dry run: `attempt` is its unchanged attempt_count
     and `processing_started_at` is when the dry run read it."""
-    return ClaimedRow(
-        id=row_id(record["id"]),
-        attempt=record["attempt_count"],
-        raw_name=record["raw_name"],
-        cleaned_name=record["cleaned_name"],
-        raw_unit=record["raw_unit"],
-        source=record["source"],
-        needs_ingredient_review=record["needs_ingredient_review"],
-        needs_unit_review=record["needs_unit_review"],
-        created_at=record["created_at"],
-        processing_started_at=datetime.now(UTC),
-    )
+    return ClaimedRow.from_record({**record, "processing_started_at": datetime.now(UTC)})
 
 
 @dataclass(frozen=True)
