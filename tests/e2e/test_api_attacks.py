@@ -15,13 +15,11 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
-import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -32,25 +30,11 @@ from tests.attack_support import (
     ImageHost,
     Stack,
     Stream,
-    attack_stack,
     charged,
     send,
     set_limits,
     submit_url,
 )
-
-
-@pytest.fixture(scope="module")
-def stack(pg_admin_url: str, template_db: str, redis_server_url: str, tmp_path_factory) -> Iterator[Stack]:
-    with attack_stack(pg_admin_url, template_db, redis_server_url, tmp_path_factory.mktemp("api")) as s:
-        yield s
-
-
-@pytest.fixture
-def http(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
-
 
 # ------------------------------------------------------------------------------ the main path
 

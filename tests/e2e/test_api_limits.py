@@ -10,11 +10,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 
 from tests.api_support import SERVICE_KEY, auth, png, token
 from tests.attack_support import (
@@ -26,7 +24,6 @@ from tests.attack_support import (
     ImageHost,
     Stack,
     Stream,
-    attack_stack,
     charged,
     send,
     serve_api,
@@ -35,18 +32,6 @@ from tests.attack_support import (
     timings,
 )
 from worker.devservices import free_port
-
-
-@pytest.fixture(scope="module")
-def stack(pg_admin_url: str, template_db: str, redis_server_url: str, tmp_path_factory) -> Iterator[Stack]:
-    with attack_stack(pg_admin_url, template_db, redis_server_url, tmp_path_factory.mktemp("api")) as s:
-        yield s
-
-
-@pytest.fixture
-def http(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
-        yield client
 
 
 def test_streams_per_user_are_capped_and_end_at_the_tokens_exp(stack: Stack) -> None:
