@@ -21,6 +21,8 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY core ./core
 COPY model ./model
 COPY worker ./worker
+COPY cli ./cli
+COPY devtools ./devtools
 COPY api ./api
 COPY migrations ./migrations
 COPY loadtest ./loadtest

@@ -34,8 +34,8 @@ from typing import Any
 import psycopg
 
 from core import migrate
+from devtools.services import PostgresServer, RedisServer
 from model.vocabulary import CANONICAL
-from worker.devservices import PostgresServer, RedisServer
 
 from .bench_fleet import Fleet, reset, sim_requests, wait_workers
 from .procs import box_env

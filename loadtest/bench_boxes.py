@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 
 from core import migrate
-from worker.devservices import PostgresServer, RedisServer
+from devtools.services import PostgresServer, RedisServer
 
 from .bench import StepResult, print_table, run_step, vocabulary
 from .bench_fleet import Fleet, reset, wait_workers

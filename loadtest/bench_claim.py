@@ -28,7 +28,7 @@ from pgqueuer.types import QueueEntrypoint, QueueManagerId
 from core import migrate, queue
 from core.db import create_engine, transaction
 from core.queue import Resolution
-from worker.devservices import PostgresServer
+from devtools.services import PostgresServer
 
 
 def _create_db(admin_url: str, name: str) -> str:

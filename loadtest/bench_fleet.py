@@ -11,7 +11,7 @@ import redis
 from rq import Worker
 
 from core.jobs import INGREDIENT_QUEUE
-from worker.devservices import free_port
+from devtools.services import free_port
 
 from .procs import SousProcess, scrape_metric, wait_http
 

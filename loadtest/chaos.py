@@ -17,7 +17,7 @@ import httpx
 
 from core import db
 from core.db import create_engine
-from worker.devstack import LocalStack
+from devtools.stack import LocalStack
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ import psycopg
 
 from core import db
 from core.db import create_engine, libpq_url
+from devtools.stack import BIN, ROOT, LocalStack
 from loadtest.chaos import Chaos
 from loadtest.slo_gate import Thresholds, render_table, run_gate
-from worker.devstack import BIN, ROOT, LocalStack
 
 AUDIT_SQL = Path(__file__).with_name("audit.sql")
 

@@ -48,7 +48,7 @@ PYEOF
 # Starts the server for MODEL ($1) with GGUF ($2); sets SERVER_PID, PORT and LANE_WORK.
 lane_start_server() {
   LANE_WORK=$(mktemp -d -t sous-llm-lane.XXXXXX)
-  PORT=$("$PY" -c "from worker.devservices import free_port; print(free_port())")
+  PORT=$("$PY" -c "from devtools.services import free_port; print(free_port())")
   "$PY" -m llama_cpp.server --model "$2" --model_alias "$1" --host 127.0.0.1 --port "$PORT" \
     --n_ctx "${LANE_N_CTX:-4096}" >"$LANE_WORK/llama-server.log" 2>&1 &
   SERVER_PID=$!

@@ -29,8 +29,8 @@ import redis
 import sqlalchemy as sa
 
 from core.db import create_engine, libpq_url
+from devtools.services import free_port
 from tests.api_support import ROOT, api_env, auth, stop, wait_http
-from worker.devservices import free_port
 
 ALLOWED_HOST = "127.0.0.3"  # the only non-public address the API may fetch from
 FETCH_DEADLINE = 8

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from core import migrate
 from core.db import create_engine, libpq_url
-from worker.devservices import PostgresServer, RedisServer
+from devtools.services import PostgresServer, RedisServer
 
 TESTS = Path(__file__).parent
 

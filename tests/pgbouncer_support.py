@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from worker.devservices import DevServiceError, free_port
+from devtools.services import DevServiceError, free_port
 
 
 class PgBouncer:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from loadtest.procs import SousProcess, box_env, wait_http
-from worker.devservices import free_port
+from devtools.procs import SousProcess, box_env, wait_http
+from devtools.services import free_port
 
 AUDIT_SQL = """
 CREATE TABLE test_resolved_audit (queue_id bigint NOT NULL, attempt integer, at timestamptz DEFAULT now());

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 
 from core.db import libpq_url
-from worker.devservices import _pg_bin
+from devtools.services import _pg_bin
 
 USER_A = "11111111-1111-4111-8111-111111111111"
 USER_B = "22222222-2222-4222-8222-222222222222"

@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 from core.db import libpq_url
+from devtools.services import free_port
 from tests.api_support import ROOT, SERVICE_KEY, api_env, stop, wait_http
-from worker.devservices import free_port
 
 MONITORING = ROOT / "images" / "monitoring"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

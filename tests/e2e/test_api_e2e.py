@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from api.client import SousClient
 from core.db import create_engine, libpq_url
+from devtools.services import free_port
 from tests.api_support import (
     ROOT,
     SERVICE_KEY,
@@ -36,7 +37,6 @@ from tests.api_support import (
     wait_http,
 )
 from tests.menus import match_items, render_menu
-from worker.devservices import free_port
 
 # Loopback, but allowed by MENU_FETCH_ALLOWED_NETWORKS: the "public" first hop of a redirect.
 ALLOWED_HOST = "127.0.0.3"

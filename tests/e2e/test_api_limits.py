@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from devtools.services import free_port
 from tests.api_support import SERVICE_KEY, auth, png, token
 from tests.attack_support import (
     ALLOWED_HOST,
@@ -31,7 +32,6 @@ from tests.attack_support import (
     submit_url,
     timings,
 )
-from worker.devservices import free_port
 
 
 def test_streams_per_user_are_capped_and_end_at_the_tokens_exp(stack: Stack) -> None:

@@ -22,11 +22,11 @@ import redis
 import sqlalchemy as sa
 from rq import Worker
 
-from loadtest.procs import wait_until
+from devtools.procs import wait_until
+from devtools.services import free_port
 from tests.api_support import JWT_SECRET, ROOT, SERVICE_KEY
 from tests.e2e.cdp import Browser
 from tests.pipeline_support import stack
-from worker.devservices import free_port
 
 CHROMIUM = shutil.which("chromium")
 LONG_NAME = "junkname" * 625  # 5,000 characters without a space: the worst case for wrapping

@@ -14,10 +14,10 @@ import redis
 import sqlalchemy as sa
 from rq import Worker
 
-from loadtest.procs import metric_total, wait_until
+from devtools.procs import metric_total, wait_until
+from devtools.services import free_port
 from tests.api_support import JWT_SECRET, SERVICE_KEY
 from tests.pipeline_support import all_terminal, seed, stack
-from worker.devservices import free_port
 
 FOODS = ["onion", "garlic", "salt", "butter", "flour", "olive oil", "egg", "milk", "carrot", "basil"]
 JUNK = ["", "paper towels", "dish soap", "<script>alert(1)</script>"]

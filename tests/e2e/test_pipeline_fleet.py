@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from rq import Queue, Worker
 from rq.registry import FailedJobRegistry
 
-from loadtest.procs import wait_until
+from devtools.procs import wait_until
 from tests.pipeline_support import Stack, all_terminal, seed, snapshot, stack, status_counts
 
 FOODS = [

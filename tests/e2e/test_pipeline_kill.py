@@ -9,7 +9,7 @@ import redis
 import sqlalchemy as sa
 from rq import Worker
 
-from loadtest.procs import wait_until
+from devtools.procs import wait_until
 from tests.pipeline_support import all_terminal, install_audit, seed, stack
 
 NAMES = ["onion", "garlic", "leek", "carrot", "celery", "butter"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from loadtest.procs import wait_until
+from devtools.procs import wait_until
 from model.rules import resolve_with_rules
 from tests.e2e.test_pipeline_fleet import start_fleet
 from tests.pipeline_support import all_terminal, seed, stack

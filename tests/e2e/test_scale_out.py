@@ -12,11 +12,11 @@ import redis
 import sqlalchemy as sa
 from rq import Worker
 
-from loadtest.procs import wait_until
+from devtools.procs import wait_until
+from devtools.services import RedisServer
 from model.rules import resolve_with_rules
 from model.vocabulary import CANONICAL
 from tests.pipeline_support import Stack, base_env, install_audit, seed, status_counts
-from worker.devservices import RedisServer
 
 ROWS = 5000
 WORKERS_PER_BOX = 3

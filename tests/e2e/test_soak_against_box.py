@@ -18,10 +18,10 @@ import redis
 from rq import Worker
 
 from core.db import libpq_url
-from loadtest.procs import wait_until
+from devtools.procs import wait_until
+from devtools.services import free_port
 from tests.api_support import JWT_SECRET, ROOT, SERVICE_KEY
 from tests.pipeline_support import stack
-from worker.devservices import free_port
 
 
 def _ok(url: str) -> bool:

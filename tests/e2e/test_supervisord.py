@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from core import queue
 from core.db import create_engine, transaction
-from worker.devstack import SUPERVISORD_CONF, LocalStack
+from devtools.stack import SUPERVISORD_CONF, LocalStack
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from core.settings import Settings
+from devtools.services import free_port
+from devtools.sim_process import SimProcess
 from model.ingredients import IngredientQuery, IngredientResolver
-from model.sim.process import SimProcess
 from tests.api_support import ROOT, stop, wait_http
-from worker.devservices import free_port
 
 MONITORING = ROOT / "images" / "monitoring"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

@@ -41,7 +41,7 @@ CLAIM = "SELECT * FROM claim_ingredient_match_queue(1, 'x', 60, 'any', 'any')"
 def sous(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "INFO"}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", "migrate", *args],
+        [sys.executable, "-m", "cli.main", "migrate", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -198,9 +198,9 @@ def test_auth_is_required(client: TestClient) -> None:
 def test_redis_down_loses_nothing(database_url: str, redis_url: str, engine: sa.Engine) -> None:
     """Postgres is the truth: with Redis unreachable the job is still accepted and queued, and
     the dispatcher's sweep hands it to RQ once Redis is back."""
+    from devtools.services import free_port  # noqa: PLC0415
     from worker import menu_task  # noqa: PLC0415 - the sweep under test runs in the dispatcher
     from worker.context import get_context, reset_context  # noqa: PLC0415
-    from worker.devservices import free_port  # noqa: PLC0415
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
     with TestClient(create_app(api_settings(database_url, dead))) as client:

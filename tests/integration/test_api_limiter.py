@@ -9,7 +9,7 @@ import redis
 import redis.asyncio as aioredis
 
 from api.limiter import ConcurrencySlots, HourlyBudget
-from worker.devservices import free_port
+from devtools.services import free_port
 
 
 def test_slots_cap_release_and_lapse(redis_url: str) -> None:

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from worker.cli import COMMANDS, main
-from worker.devservices import free_port
+from cli.main import COMMANDS, main
+from devtools.services import free_port
 
 
 def sous(*args: str, stdin: bytes | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("QUEUE_", "DRY_RUN", "ROLLOUT_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env={**base, "LLM_PROVIDERS": "rules", "LOG_LEVEL": "INFO", **env},
         input=stdin,
         capture_output=True,

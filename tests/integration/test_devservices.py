@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from worker.devservices import RedisServer
+from devtools.services import RedisServer
 
 
 def test_a_detached_redis_is_stopped_by_another_process_from_its_directory() -> None:

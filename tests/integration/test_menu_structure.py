@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from core.settings import Settings
+from devtools.sim_process import SimProcess
 from model.menu import MenuStructurer
 from model.ocr import OcrLine, OcrResult
-from model.sim.process import SimProcess
 
 MENU_LINES = [
     "Cafe Olive",

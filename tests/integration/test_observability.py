@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.migrate import upgrade
 from core.observability import SNAPSHOT_KEY, status_alerts
-from loadtest.procs import metric_total
+from devtools.procs import metric_total
+from devtools.services import PostgresServer, RedisServer, free_port
 from tests.api_support import SERVICE_KEY, api_settings
-from worker.devservices import PostgresServer, RedisServer, free_port
 
 # (status, source, provider, rows, extra SQL columns)
 ROWS = [

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.db import libpq_url
 from core.observability import SNAPSHOT_KEY
-from loadtest.procs import metric_total
+from devtools.procs import metric_total
 from tests.api_support import SERVICE_KEY, api_settings
 
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.opsauth import SESSION_COOKIE, new_session
+from devtools.services import free_port
 from tests.api_support import SERVICE_KEY, api_settings
-from worker.devservices import free_port
 
 KEY = {"X-Service-Key": SERVICE_KEY}
 OPS_ROUTES = ("/api/queue/stats", "/api/dashboard/data")

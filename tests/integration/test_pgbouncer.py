@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from core.db import libpq_url
-from loadtest.procs import SousProcess
+from devtools.procs import SousProcess
 from tests.pgbouncer_support import PgBouncer
 from tests.pipeline_support import AUDIT_SQL, stack
 

@@ -17,7 +17,7 @@ from tests.pipeline_support import snapshot, status_counts
 def sous(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("QUEUE_", "DRY_RUN", "ROLLOUT_"))}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env={**base, "LLM_PROVIDERS": "rules", "QUEUE_SOURCE": "any", "LOG_LEVEL": "INFO", **env},
         capture_output=True,
         text=True,

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from core.settings import Settings
+from devtools.sim_process import SimProcess
 from model.ingredients import IngredientQuery, IngredientResolver
-from model.sim.process import SimProcess
 
 QUERIES = [
     IngredientQuery.of(t) for t in ["2 cups flour", "3 large eggs", "paper towels", "1 tsp salt", "garlic"]

@@ -10,11 +10,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from cli.commands import sim as sim_command
 from model.sim.app import SimConfig, create_app
 from model.sim.engine import Engine, Timing
 from model.sim.faults import FaultRates
 from model.sim.profiles import PROFILES
-from worker.commands import sim as sim_command
 
 
 def test_profiles_hit_the_published_calibration_points() -> None:

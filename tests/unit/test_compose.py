@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.main import COMMANDS
 from core.settings import Settings
-from worker.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 from core.sql import all_queries
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("api", "core", "model", "worker", "loadtest")
+PACKAGES = ("api", "core", "model", "worker", "cli", "devtools", "loadtest")
 DATA_LAYER = {
     f"core/{name}.py"
     for name in (

@@ -9,7 +9,7 @@ from pathlib import Path
 from core import jobs
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("api", "core", "model", "worker", "loadtest")
+PACKAGES = ("api", "core", "model", "worker", "cli", "devtools", "loadtest")
 HOME = ROOT / "core" / "jobs.py"
 CONTRACT_STRINGS = {*jobs.QUEUES, jobs.CHUNK_TASK, jobs.MENU_TASK}
 CONTRACT_FUNCTIONS = {"menu_rq_id", "chunk_job_id", "chunk_prefix", "enqueue_menu_job", "enqueue_chunk"}

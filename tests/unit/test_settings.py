@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from cli.main import main
 from core.errors import ConfigError
 from core.settings import Settings, is_placeholder
-from worker.cli import main
 
 GOOD_DB = "postgresql://sous:s3cr3t-pw@127.0.0.1:5432/sous"
 

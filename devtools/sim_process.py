@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ from typing import Any
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from devtools.services import free_port
 
 
 def _sous_command() -> list[str]:
     script = Path(sys.executable).with_name("sous")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "worker.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "cli.main"]
 
 
 class SimProcess:
@@ -37,7 +32,7 @@ class SimProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.profile = profile
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.args = args
         self.log_path = log_path
         self.env = env

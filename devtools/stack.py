@@ -29,7 +29,7 @@ import redis
 
 from core import migrate
 from core.db import libpq_url
-from worker.devservices import PostgresServer, RedisServer, free_port
+from devtools.services import PostgresServer, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISORD_CONF = ROOT / "images" / "supervisord.conf"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from core.logging import configure_logging
+from model.sim.app import SimConfig
 from model.sim.faults import FaultRates
 from model.sim.profiles import PROFILES
+from model.sim.server import serve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from model.sim.app import SimConfig  # noqa: PLC0415 - FastAPI loads only for this command
-    from model.sim.server import serve  # noqa: PLC0415
-
     configure_logging(args.log_level)
     try:
         faults = FaultRates(args.error_rate, args.timeout_rate, args.malformed_rate, args.rejected_rate)

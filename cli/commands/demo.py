@@ -32,14 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def demo_rows() -> list[dict[str, str]]:
-    text = resources.files("worker.demo").joinpath("ingredients.txt").read_text(encoding="utf-8")
+    text = resources.files("devtools.demo").joinpath("ingredients.txt").read_text(encoding="utf-8")
     names = [line.strip() for line in text.splitlines() if line.strip()]
     # Alternate sources so every rollout stage has rows to work on.
     return [{"raw_name": n, "source": "scraper" if i % 2 == 0 else "recipe"} for i, n in enumerate(names)]
 
 
 def submit_menu(engine: Any, settings: Settings) -> str:
-    image = resources.files("worker.demo").joinpath("menu.jpg").read_bytes()
+    image = resources.files("devtools.demo").joinpath("menu.jpg").read_bytes()
     sub = menu_jobs.submit(engine, DEMO_USER, menu_jobs.ImageData(image, "image/jpeg", None), force=True)
     job_id = str(sub.job["id"])
     if sub.created and settings.redis_url:

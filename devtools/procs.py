@@ -33,7 +33,7 @@ def box_env(database_url: str, **settings: str) -> dict[str, str]:
 
 
 class SousProcess:
-    """`python -m worker.cli ARGS` with stdout and stderr in `log_dir/NAME.log` (JSON lines)."""
+    """`python -m cli.main ARGS` with stdout and stderr in `log_dir/NAME.log` (JSON lines)."""
 
     def __init__(
         self, name: str, args: list[str], env: dict[str, str], log_dir: Path, *, boost: bool = False
@@ -45,7 +45,7 @@ class SousProcess:
         # CPU with the workers: on a busy 2-core box it must not look like a slow model.
         nice = boost and os.geteuid() == 0
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", *args],
+            [sys.executable, "-m", "cli.main", *args],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from devtools.stack import BIN, LocalStack
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["up", "down", "services"], default="up")
@@ -17,8 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.devstack import BIN, LocalStack  # noqa: PLC0415 - keeps `sous --help` light
-
     stack = LocalStack(args.state)
     if args.action == "down":
         stack.stop()

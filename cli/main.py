@@ -1,6 +1,6 @@
 """The `sous` command: every process of the stack starts through it.
 
-Each subcommand lives in worker/commands/<name>.py with `add_arguments(parser)` and
+Each subcommand lives in cli/commands/<name>.py with `add_arguments(parser)` and
 `run(args) -> int`, imported only when chosen, so `sous migrate` never loads the model code.
 """
 
@@ -19,65 +19,65 @@ from core.errors import ConfigError, DatabaseError, SousError
 # name -> (module, what it does, the settings it reads besides LOG_LEVEL)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "migrate": (
-        "worker.commands.migrate",
+        "cli.commands.migrate",
         "apply database migrations (alembic upgrade head)",
         "DATABASE_URL",
     ),
     "api": (
-        "worker.commands.api",
+        "cli.commands.api",
         "serve the HTTP API under gunicorn",
         "DATABASE_URL, REDIS_URL, SERVICE_API_KEY, SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL, API_*, "
         "MENU_*, METRICS_ALLOWED_NETWORKS, DASHBOARD_SESSION_SECONDS, OBS_*, ALERT_*, the model settings",
     ),
     "dispatch": (
-        "worker.commands.dispatch",
+        "cli.commands.dispatch",
         "run the dispatcher (one per box)",
         "DATABASE_URL, REDIS_URL, BOX_ID, QUEUE_*, WORKER_INTERVAL_SECONDS, WORKER_COUNT, ROLLOUT_STAGE, "
         "DRY_RUN, LLM_PROVIDERS and the model settings",
     ),
     "work": (
-        "worker.commands.work",
+        "cli.commands.work",
         "run one RQ worker",
         "DATABASE_URL, REDIS_URL, BOX_ID, QUEUE_*, LLM_PROVIDERS and the model settings",
     ),
     "sim": (
-        "worker.commands.sim",
+        "cli.commands.sim",
         "serve the OpenAI-compatible vLLM simulator",
         "none (flags only, --log-level for the level)",
     ),
     "drain": (
-        "worker.commands.drain",
+        "cli.commands.drain",
         "drain the queue in-process (the nightly fallback)",
         "DATABASE_URL, QUEUE_*, ROLLOUT_STAGE, DRY_RUN, LLM_PROVIDERS and the model settings",
     ),
-    "enqueue": ("worker.commands.enqueue", "add ingredient rows to the queue", "DATABASE_URL"),
+    "enqueue": ("cli.commands.enqueue", "add ingredient rows to the queue", "DATABASE_URL"),
     "status": (
-        "worker.commands.status",
+        "cli.commands.status",
         "queue depth, waits, throughput, workers, the fleet's stage, alerts (exit 2: alert or outage)",
         "DATABASE_URL, REDIS_URL, ALERT_*",
     ),
     "requeue-expired": (
-        "worker.commands.requeue",
+        "cli.commands.requeue",
         "return rows with expired leases to pending",
         "DATABASE_URL, DRY_RUN, ROLLOUT_STAGE, QUEUE_MAX_ATTEMPTS",
     ),
     "shadow-report": (
-        "worker.commands.shadow_report",
+        "cli.commands.shadow_report",
         "compare dry-run outputs with live results",
         "DATABASE_URL",
     ),
     "token": (
-        "worker.commands.token",
+        "cli.commands.token",
         "mint a development JWT for a user",
         "SUPABASE_JWT_SECRET (and DATABASE_URL with --plan)",
     ),
     "demo": (
-        "worker.commands.demo",
+        "cli.commands.demo",
         "load demo ingredients and a rendered menu",
         "DATABASE_URL, REDIS_URL",
     ),
     "dev": (
-        "worker.commands.dev",
+        "cli.commands.dev",
         "run throwaway Postgres/Redis for local development",
         "DATABASE_URL and REDIS_URL when they answer (else throwaway servers), SERVICE_API_KEY and "
         "SUPABASE_JWT_SECRET (else generated under --state), API_PORT, WORKER_COUNT, QUEUE_SOURCE, "

@@ -1,0 +1,1 @@
+"""The `sous` command line: one module per subcommand in `cli.commands`."""
