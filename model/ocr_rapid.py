@@ -55,14 +55,14 @@ def _serve(conn: Connection) -> None:  # pragma: no cover - runs in the child pr
     engine = RapidOCR()
     while True:
         try:
-            pixels = conn.recv()
+            request_id, pixels = conn.recv()
         except (EOFError, OSError):
             return
         try:
             result, _ = engine(pixels, return_word_box=True)
-            conn.send(("ok", [_plain(r) for r in result or []]))
+            conn.send((request_id, "ok", [_plain(r) for r in result or []]))
         except Exception as exc:  # the parent turns it into the job's error
-            conn.send(("error", f"{exc.__class__.__name__}: {exc}"))
+            conn.send((request_id, "error", f"{exc.__class__.__name__}: {exc}"))
 
 
 def _plain(row: Any) -> RawLine:
@@ -95,27 +95,43 @@ class _Child:
         child_sock.close()
         self.conn = Connection(parent_sock.detach())
         self.pid = os.getpid()
+        self._lock = threading.Lock()
+        self._request_ids = itertools.count(1)
 
     def read(self, pixels: Any, deadline: float) -> list[RawLine]:
-        # Sending blocks while the child is still starting (the page is megabytes, the pipe
-        # holds less), so it happens beside the wait, which alone watches the deadline.
-        sender = threading.Thread(target=self._send, args=(pixels,), daemon=True)
-        sender.start()
-        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-            self.kill()
-            raise OcrTimeout("RapidOCR did not finish within MENU_OCR_TIMEOUT_SECONDS; stopped")
-        try:
-            status, payload = self.conn.recv()
-        except (EOFError, OSError):
-            self.kill()
-            raise OcrTimeout("the RapidOCR process died while reading the page") from None
+        with self._lock:  # one page at a time: the answers come back in order on one socket
+            request_id = next(self._request_ids)
+            # Sending blocks while the child is still starting (the page is megabytes, the pipe
+            # holds less), so it happens beside the wait, which alone watches the deadline.
+            sender = threading.Thread(target=self._send, args=((request_id, pixels),), daemon=True)
+            sender.start()
+            try:
+                status, payload = self._answer_to(request_id, deadline)
+            except BaseException:
+                # The deadline, a dead child, or the caller interrupted mid-page (an RQ job
+                # timeout raises inside the wait): the child's answer to this page must never
+                # reach the next page's caller, so the child goes and the next page gets a new one.
+                self.kill()
+                raise
         if status != "ok":
             raise RuntimeError(f"RapidOCR failed: {payload}")
         return list(payload)
 
-    def _send(self, pixels: Any) -> None:
+    def _answer_to(self, request_id: int, deadline: float) -> tuple[str, Any]:
+        while True:
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise OcrTimeout("RapidOCR did not finish within MENU_OCR_TIMEOUT_SECONDS; stopped")
+            try:
+                answered_id, status, payload = self.conn.recv()
+            except (EOFError, OSError):
+                raise OcrTimeout("the RapidOCR process died while reading the page") from None
+            if answered_id == request_id:
+                return status, payload
+            # An answer to an earlier page whose caller gave up: never this page's text.
+
+    def _send(self, message: tuple[int, Any]) -> None:
         with contextlib.suppress(OSError):  # the child was killed: the reader reports it
-            self.conn.send(pixels)
+            self.conn.send(message)
 
     def alive(self) -> bool:
         return self.process.poll() is None

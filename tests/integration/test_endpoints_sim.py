@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from core.settings import Settings
+from devtools.sim_process import SimProcess
 from model.chain import ProviderChain
 from model.ingredients import IngredientQuery, IngredientResolver
-from model.sim.process import SimProcess
 
 FOODS = ["2 cups flour", "3 large eggs", "1 tsp salt", "2 tbsp butter", "1 onion", "3 cloves garlic"]
 THREADS = 4

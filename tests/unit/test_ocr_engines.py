@@ -4,7 +4,11 @@ photo inside the job's time, and RapidOCR reading a menu line (real engines, no 
 from __future__ import annotations
 
 import io
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -82,3 +86,55 @@ def test_rapidocr_reads_a_menu_line_with_its_spaces_and_price() -> None:
     ocr = ocr_image(_encode(img, "PNG"), engine="rapidocr")
     assert [line.text for line in ocr.lines] == ["the EGG SANDWICH $4", "Kaspressknodelsuppe 3,90"]
     assert all(w.conf > 50 and w.width > 0 for line in ocr.lines for w in line.words)
+
+
+def _line(text: str) -> Image.Image:
+    font = ImageFont.truetype(str(FONT_DIR / "dejavu/DejaVuSans-Bold.ttf"), 34)
+    img = Image.new("RGB", (700, 100), "white")
+    ImageDraw.Draw(img).text((30, 30), text, font=font, fill="black")
+    return img
+
+
+class Interrupted(Exception):
+    """What RQ's job timeout does to a task: an exception raised wherever the task is waiting."""
+
+
+@contextmanager
+def interrupted_after(seconds: float) -> Iterator[None]:
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _read_text(img: Image.Image) -> str:
+    lines = ocr_rapid.child().read(ocr_rapid._pixels(img), deadline=time.monotonic() + 120)
+    return " ".join(line[1] for line in lines)
+
+
+def test_a_page_interrupted_mid_read_never_answers_the_next_page() -> None:
+    ocr_rapid.child().kill()  # a fresh child: the first page waits for its models to load
+    with pytest.raises(Interrupted), interrupted_after(0.3):
+        _read_text(_line("FIRST PAGE 1.00"))
+    # The first page's answer was still coming; the second caller must get its own page.
+    assert "SECOND" in _read_text(_line("SECOND PAGE 2.00"))
+
+
+def test_pages_read_from_two_threads_each_get_their_own_text() -> None:
+    texts = {name: "" for name in ("ALPHA", "BRAVO", "CHARLIE", "DELTA")}
+
+    def read(name: str) -> None:
+        texts[name] = _read_text(_line(f"{name} 3.50"))
+
+    threads = [threading.Thread(target=read, args=(name,)) for name in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(name in text for name, text in texts.items()), texts
