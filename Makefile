@@ -31,8 +31,12 @@ dev: $(STAMP) ## run the whole stack on this host with demo data
 dev-down: ## stop what `make dev` started
 	@scripts/dev.sh down
 
+# Two pytest workers, a file each at a time (module fixtures stay in one process): most of the
+# suite waits on real processes, so two files in flight fit 2 cores (BENCHMARKS.md: test suite).
+TEST_WORKERS ?= 2
+
 test: $(STAMP) system-deps ## run every test (starts its own throwaway Postgres and Redis)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
 import os
 import re
@@ -33,6 +34,7 @@ from typing import Any
 import pytesseract
 from PIL import Image
 
+from model import ocr_tesseract
 from model.menu_layout import is_price_or_size
 from model.menu_prices import menu_currency
 from model.ocr_types import OcrTimeout, PageWords, Word
@@ -45,7 +47,12 @@ SPACE_PITCH = 1.8
 # Boxes this much taller than wide are vertical text: a sideways page when most are.
 SIDEWAYS_SHARE = 0.5
 SYMBOL_SAMPLE = 12  # prices whose surroundings are read for a currency symbol
+# Reading that strip takes a fraction of a second alone and several seconds on a busy box (3.6 s
+# beside three busy processes on 2 cores); past this the menu goes on without a symbol.
+SYMBOL_SECONDS = 30.0
+ERROR_TEXT = 200
 _BARE_PRICE = re.compile(r"\d{1,4}[.,]\d{2}")
+log = logging.getLogger(__name__)
 RawLine = tuple[list[list[float]], str, float, list[list[list[float]]], list[str]]
 
 
@@ -349,12 +356,15 @@ def printed_symbol(img: Image.Image, segs: list[list[Word]], deadline: float) ->
     strip = Image.new("L", (max(c.width for c in crops) + 40, 60 * len(crops) + 20), 255)
     for i, crop in enumerate(crops):
         strip.paste(crop.convert("L"), (20, 20 + 60 * i))
+    ocr_tesseract.one_thread()
     try:
         text = pytesseract.image_to_string(
-            strip, config="--psm 6", timeout=max(1.0, min(10.0, deadline - time.monotonic()))
+            strip, config="--psm 6", timeout=max(1.0, min(SYMBOL_SECONDS, deadline - time.monotonic()))
         )
-    except (RuntimeError, pytesseract.TesseractError):
-        return None  # no symbol is better than no menu
+    except (RuntimeError, pytesseract.TesseractError) as exc:
+        # No symbol is better than no menu; the currency then comes from the words alone.
+        log.warning("ocr_symbol_unread", extra={"error": str(exc)[:ERROR_TEXT], "prices": len(prices)})
+        return None
     counts = Counter(c for c in text if c in "€£$¥₺")
     best = counts.most_common(1)
     return best[0][0] if best and best[0][1] * 2 >= len(prices) else None

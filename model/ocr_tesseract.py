@@ -111,11 +111,15 @@ def turns_to_try(img: Image.Image, deadline: float) -> list[int]:
     return [turn] if turn in (90, 180, 270) else [90, 270]
 
 
-def _tesseract_words(img: Image.Image, deadline: float) -> list[Word]:
-    # Tesseract's OpenMP threads fight each other and the other workers on a small box: one
-    # thread is 3x faster here (17 s vs 55 s for ten menus on 2 cores). Set before the
-    # subprocess starts, unless the operator chose otherwise.
+def one_thread() -> None:
+    """Tesseract's OpenMP threads fight each other and the other workers on a small box: one
+    thread is 3x faster here (17 s vs 55 s for ten menus on 2 cores). Called before each
+    Tesseract subprocess starts; an operator's own OMP_THREAD_LIMIT wins."""
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+def _tesseract_words(img: Image.Image, deadline: float) -> list[Word]:
+    one_thread()
     data = _run(
         lambda: pytesseract.image_to_data(
             img, config="--psm 11", output_type=pytesseract.Output.DICT, timeout=_seconds_left(deadline)
