@@ -46,9 +46,9 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def start_sim(self, profile: str = "instant") -> SousProcess:
+    def start_sim(self, profile: str = "instant", *args: str) -> SousProcess:
         self.sim_port = free_port()
-        proc = self.start("sim", "sim", "--port", str(self.sim_port), "--profile", profile)
+        proc = self.start("sim", "sim", "--port", str(self.sim_port), "--profile", profile, *args)
         wait_http(f"{self.sim_base}/health", 30, proc.tail)
         self.env.update(
             LOCAL_LLM_ENABLED="true",

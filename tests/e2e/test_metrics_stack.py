@@ -55,8 +55,10 @@ def _drive_and_compare(
     port = free_port()
     names = [f"{adj} {food}" for food in FOODS for adj in ("fresh", "chopped", "large")] + JUNK
     with stack(database_url, redis_url, **extra) as s:
-        s.start_sim("instant")
-        s.sim_faults(error_rate=0.3)  # some model calls fail: errors by kind, rules fallbacks
+        # Some model calls fail (errors by kind, rules fallbacks), and never by luck alone: with
+        # seed 1 the simulator's first draw (0.13) fails the first call and the second (0.85) passes.
+        s.start_sim("instant", "--seed", "1")
+        s.sim_faults(error_rate=0.3)
         api = s.start("api", "api", "--port", str(port), "--workers", "2")
         for i in range(2):
             s.start(f"worker{i}", "work", "--queues", "ingredients")
