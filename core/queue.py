@@ -11,13 +11,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from core import db
 from core.errors import DatabaseError, InvalidInput
+from core.resolution import Resolution
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +70,6 @@ class ClaimedRow:
         return {"id": self.id, "attempt_count": self.attempt}
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """What a provider answered for one row."""
-
-    canonical_name: str
-    unit: str | None
-    quantity: Decimal | float | None
-    confidence: float
-    provider: str
-
-
 def _rows_param(items: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(items), default=str)
 
@@ -127,20 +116,10 @@ def requeue_expired(
 
 
 def complete_rows(conn: sa.Connection, results: Sequence[tuple[ClaimedRow, Resolution]]) -> set[RowId]:
-    """Writes results; returns the ids written. Rows missing from it had lost their lease."""
+    """Writes resolved answers; returns the ids written. Rows missing from it had lost their lease."""
     if not results:
         return set()
-    payload = _rows_param(
-        {
-            **row.fence,
-            "canonical_name": res.canonical_name,
-            "resolved_unit": res.unit,
-            "resolved_quantity": None if res.quantity is None else str(res.quantity),
-            "confidence": res.confidence,
-            "provider": res.provider,
-        }
-        for row, res in results
-    )
+    payload = _rows_param({**row.fence, **res.to_row()} for row, res in results)
     written = {row_id(r["id"]) for r in db.fetch_all(conn, "complete_rows", {"rows": payload})}
     _log_lost("complete", [row for row, _ in results], written)
     return written

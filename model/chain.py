@@ -26,6 +26,7 @@ import openai
 from pydantic import ValidationError
 
 from core.errors import ProviderError
+from core.settings import Settings
 from model import metrics
 from model.endpoints import Endpoint, EndpointPool, health_url_for, split_base_urls
 
@@ -88,10 +89,18 @@ class Provider:
         return self.config.name
 
 
-def configs_from_settings(settings: Any) -> list[ProviderConfig]:
+def configs_from_settings(settings: Settings) -> list[ProviderConfig]:
     """The enabled LLM providers in LLM_PROVIDERS order (a provider without key or flag is skipped)."""
+    timeout_s = settings.local_llm_timeout_ms / 1000
+    max_tokens = settings.local_llm_max_output_tokens
+    # The cloud providers' (API key, model, base URL).
+    cloud: dict[str, tuple[str | None, str, str | None]] = {
+        "openai": (settings.openai_api_key, settings.openai_model, settings.openai_base_url),
+        "gemini": (settings.gemini_api_key, settings.gemini_model, settings.gemini_base_url),
+    }
     out: list[ProviderConfig] = []
     for name in settings.provider_order:
+        api_key, model, base_url = cloud.get(name, (None, "", None))
         if name == "local" and settings.local_llm_enabled and settings.local_llm_base_url:
             base, *more = split_base_urls(settings.local_llm_base_url)
             out.append(
@@ -100,36 +109,16 @@ def configs_from_settings(settings: Any) -> list[ProviderConfig]:
                     model=settings.local_llm_model,
                     base_url=base,
                     api_key=settings.local_llm_api_key or "not-needed",
-                    timeout_s=settings.local_llm_timeout_ms / 1000,
-                    max_output_tokens=settings.local_llm_max_output_tokens,
+                    timeout_s=timeout_s,
+                    max_output_tokens=max_tokens,
                     response_format=settings.local_llm_response_format,
                     extra_body={"chat_template_kwargs": {"enable_thinking": False}},
                     health_url=health_url_for(base),
                     extra_base_urls=tuple(more),
                 )
             )
-        elif name == "openai" and settings.openai_api_key:
-            out.append(
-                ProviderConfig(
-                    name="openai",
-                    model=settings.openai_model,
-                    base_url=settings.openai_base_url,
-                    api_key=settings.openai_api_key,
-                    timeout_s=settings.local_llm_timeout_ms / 1000,
-                    max_output_tokens=settings.local_llm_max_output_tokens,
-                )
-            )
-        elif name == "gemini" and settings.gemini_api_key:
-            out.append(
-                ProviderConfig(
-                    name="gemini",
-                    model=settings.gemini_model,
-                    base_url=settings.gemini_base_url,
-                    api_key=settings.gemini_api_key,
-                    timeout_s=settings.local_llm_timeout_ms / 1000,
-                    max_output_tokens=settings.local_llm_max_output_tokens,
-                )
-            )
+        elif api_key:
+            out.append(ProviderConfig(name, model, base_url, api_key, timeout_s, max_tokens))
     return out
 
 
@@ -171,7 +160,7 @@ class ProviderChain:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ProviderChain:
+    def from_settings(cls, settings: Settings) -> ProviderChain:
         return cls(configs_from_settings(settings), cooldown_seconds=settings.provider_cooldown_seconds)
 
     @property
