@@ -24,6 +24,7 @@ from api.events import EventsUnavailable
 from api.state import AppState, State, User
 from core import jobs, menu_jobs
 from core.fetch import ImageTooLarge, check_pixels, sniff_image_type
+from core.logging import log_text
 from core.menu_jobs import ImageData
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def enqueue(state: AppState, job_id: uuid.UUID) -> None:
     try:
         jobs.enqueue_menu_job(state.redis, str(job_id))
     except Exception as exc:  # redis down: the sweep covers it
-        log.warning("menu_enqueue_failed", extra={"job_id": str(job_id), "error": str(exc)[:300]})
+        log.warning("menu_enqueue_failed", extra={"job_id": str(job_id), "error": log_text(exc)})
 
 
 SUBMIT_BODY = {

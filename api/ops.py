@@ -22,6 +22,7 @@ from api.errors import ApiError, error_response, responses
 from api.opsauth import MetricsReader, Ops
 from api.state import AppState, State
 from core import alerts, db, jobs, observability, stage
+from core.logging import log_text
 from model.chain import ProviderChain
 
 log = logging.getLogger(__name__)
@@ -116,13 +117,13 @@ def readyz(state: State) -> Readiness | JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # DatabaseError, or the pool's own timeout: either way not ready
         checks["database"] = "not migrated: run `sous migrate`" if db.missing_table(exc) else "down"
-        log.warning("readyz_database", extra={"error": str(exc)[:500]})
+        log.warning("readyz_database", extra={"error": log_text(exc)})
     try:
         state.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = "down"
-        log.warning("readyz_redis", extra={"error": str(exc)[:500]})
+        log.warning("readyz_redis", extra={"error": log_text(exc)})
     checks["model"], model = model_checks(state)
     fired: list[dict[str, Any]] = []
     if live is not None:

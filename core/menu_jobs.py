@@ -4,7 +4,8 @@ Submission runs in ONE transaction that first takes a per-user advisory lock, th
 hourly rate limit, looks for the same image (idempotency), checks the monthly quota and
 inserts. Concurrent submissions of one user are therefore serialized: 50 at once on the free
 plan give exactly 5 jobs, 20 identical ones give one. Writes after a claim are fenced on
-attempt_count, like the ingredient queue.
+attempt_count, like the ingredient queue: they return whether they wrote (False: the lease was
+lost, `lease_lost` is logged) and the task decides what to do.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import db, jobs
-from core.errors import LeaseLost, SousError
+from core.errors import STORED_ERROR_CHARS, SousError
 from core.quotas import QuotaState, quota_state
 
 log = logging.getLogger(__name__)
@@ -289,17 +290,9 @@ def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) 
     )
 
 
-def extend_lease(engine: sa.Engine, job: ClaimedJob, lease_seconds: int) -> None:
-    """Renews the lease between long steps; LeaseLost when another claim owns the job now."""
-    with db.transaction(engine) as conn:
-        kept = db.fetch_one(
-            conn,
-            "menu_extend_lease",
-            {"job_id": str(job.id), "attempt": job.attempt, "lease_seconds": lease_seconds},
-        )
-    if kept is None:
-        log.warning("lease_lost", extra={"op": "menu_extend", "job_id": str(job.id), "attempt": job.attempt})
-        raise LeaseLost(f"menu job {job.id} attempt {job.attempt}")
+def extend_lease(engine: sa.Engine, job: ClaimedJob, lease_seconds: int) -> bool:
+    """Renews the lease between long steps; False when another claim owns the job now."""
+    return _fenced_write(engine, "menu_extend", "menu_extend_lease", job, {"lease_seconds": lease_seconds})
 
 
 def load_image(engine: sa.Engine, image_hash: str) -> bytes | None:
@@ -316,10 +309,9 @@ def complete(
     confidence: float | None,
     token_usage: dict[str, Any] | None,
     processing_ms: int,
-) -> None:
+) -> bool:
+    """Writes the result; False when the lease was lost (nothing written)."""
     params = {
-        "job_id": str(job.id),
-        "attempt": job.attempt,
         "result": json.dumps(result),
         "confidence": confidence,
         "uncertain_items": json.dumps(result.get("uncertainItems", [])),
@@ -327,29 +319,21 @@ def complete(
         "token_usage": json.dumps(token_usage) if token_usage is not None else None,
         "processing_time": processing_ms,
     }
-    with db.transaction(engine) as conn:
-        written = db.fetch_one(conn, "menu_complete_job", params)
-    if written is None:
-        log.warning(
-            "lease_lost", extra={"op": "menu_complete", "job_id": str(job.id), "attempt": job.attempt}
-        )
-        raise LeaseLost(f"menu job {job.id} attempt {job.attempt}")
+    return _fenced_write(engine, "menu_complete", "menu_complete_job", job, params)
 
 
 def fail(engine: sa.Engine, job: ClaimedJob, error: str, processing_ms: int) -> bool:
+    """Fails the job with the reason; False when the lease was lost (nothing written)."""
+    params = {"error": error[:STORED_ERROR_CHARS], "processing_time": processing_ms}
+    return _fenced_write(engine, "menu_fail", "menu_fail_job", job, params)
+
+
+def _fenced_write(engine: sa.Engine, op: str, query: str, job: ClaimedJob, params: dict[str, Any]) -> bool:
+    """Runs a write conditional on the claim's attempt: True if it wrote, else logs `lease_lost`."""
     with db.transaction(engine) as conn:
-        written = db.fetch_one(
-            conn,
-            "menu_fail_job",
-            {
-                "job_id": str(job.id),
-                "attempt": job.attempt,
-                "error": error[:2000],
-                "processing_time": processing_ms,
-            },
-        )
+        written = db.fetch_one(conn, query, {"job_id": str(job.id), "attempt": job.attempt, **params})
     if written is None:
-        log.warning("lease_lost", extra={"op": "menu_fail", "job_id": str(job.id), "attempt": job.attempt})
+        log.warning("lease_lost", extra={"op": op, "job_id": str(job.id), "attempt": job.attempt})
     return written is not None
 
 

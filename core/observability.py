@@ -28,6 +28,7 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from core import alerts, db, jobs
+from core.logging import log_text
 from core.queue import row_id
 from core.settings import Settings
 from core.stage import Stage, fleet_stage
@@ -239,7 +240,7 @@ def fleet(client: redis.Redis[bytes]) -> dict[str, Any]:
             for w in workers
         ]
     except redis.RedisError as exc:
-        return {"live_workers": None, "workers": [], "queues": {}, "error": f"redis: {str(exc)[:200]}"}
+        return {"live_workers": None, "workers": [], "queues": {}, "error": f"redis: {log_text(exc)}"}
     return {"live_workers": len(listed), "workers": sorted(listed, key=lambda w: w["name"]), "queues": queues}
 
 

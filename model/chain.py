@@ -26,6 +26,7 @@ import openai
 from pydantic import ValidationError
 
 from core.errors import ProviderError
+from core.logging import log_text
 from core.settings import Settings
 from model import metrics
 from model.endpoints import Endpoint, EndpointPool, health_url_for, split_base_urls
@@ -36,6 +37,8 @@ T = TypeVar("T")
 ResponseFormat = Literal["json_schema", "json_object"]
 LLM_PROVIDERS = ("local", "openai", "gemini")
 HEALTH_TIMEOUT_SECONDS = 2.0
+ERROR_TEXT_CHARS = 300  # how much of a server's or the SDK's error a ProviderError quotes
+ANSWER_QUOTE_CHARS = 120  # how much of an answer that is not JSON a ProviderError quotes
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ class ProviderChain:
         except httpx2.HTTPError as exc:
             log.warning(
                 "provider_unhealthy",
-                extra={"provider": name, "endpoint": ep.label, "error": str(exc)[:200]},
+                extra={"provider": name, "endpoint": ep.label, "error": log_text(exc)},
             )
             return False
         # A server without a /health route (404) is up; 5xx means loading or broken.
@@ -264,13 +267,13 @@ class ProviderChain:
             outcome, error = "timeout", f"no answer within {cfg.timeout_s:g}s"
             raise ProviderError(cfg.name, "timeout", error) from exc
         except openai.APIConnectionError as exc:
-            outcome, error = "connection", str(exc)[:300]
+            outcome, error = "connection", str(exc)[:ERROR_TEXT_CHARS]
             raise ProviderError(cfg.name, "connection", error) from exc
         except openai.APIStatusError as exc:
-            outcome, error = "http_error", f"HTTP {exc.status_code}: {str(exc)[:300]}"
+            outcome, error = "http_error", f"HTTP {exc.status_code}: {str(exc)[:ERROR_TEXT_CHARS]}"
             raise ProviderError(cfg.name, "http_error", error) from exc
         except openai.OpenAIError as exc:  # e.g. a response the SDK itself cannot read
-            outcome, error = "api_error", f"{type(exc).__name__}: {str(exc)[:300]}"
+            outcome, error = "api_error", f"{type(exc).__name__}: {str(exc)[:ERROR_TEXT_CHARS]}"
             raise ProviderError(cfg.name, "api_error", error) from exc
         finally:
             elapsed = time.perf_counter() - started
@@ -340,11 +343,13 @@ def _parse(name: str, resp: Any, validate: Callable[[Any], T]) -> tuple[T, tuple
     try:
         data = json.loads(content)
     except json.JSONDecodeError as exc:
-        raise ProviderError(name, "invalid", f"answer is not JSON ({exc.msg}): {content[:120]!r}") from None
+        raise ProviderError(
+            name, "invalid", f"answer is not JSON ({exc.msg}): {content[:ANSWER_QUOTE_CHARS]!r}"
+        ) from None
     try:
         value = validate(data)
     except (ValueError, ValidationError, TypeError) as exc:
-        raise ProviderError(name, "invalid", str(exc)[:300]) from None
+        raise ProviderError(name, "invalid", str(exc)[:ERROR_TEXT_CHARS]) from None
     usage = resp.usage
     tokens = (int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)) if usage else (0, 0)
     return value, tokens

@@ -41,6 +41,7 @@ from model.rules import (
 )
 from model.schemas import (
     INGREDIENT_SCHEMA_NAME,
+    QUOTE_CHARS,
     InvalidAnswer,
     ingredient_schema,
     validate_ingredient_names,
@@ -69,8 +70,6 @@ PROMPT_TOKENS_PER_ITEM = 4  # the quotes and comma around a line in the JSON arr
 MODEL_NAME_CONFIDENCE = 0.85
 # A name only the model found (the rules rejected the line for want of one, not as non-food).
 MODEL_ONLY_NAME_CONFIDENCE = 0.6
-# How much of a line an error message quotes.
-QUOTED_LINE_CHARS = 60
 
 
 @dataclass
@@ -207,7 +206,7 @@ def validate_names(
     for i, (q, rule, name) in enumerate(zip(chunk, rules, names, strict=True)):
         if name is None and rule.status == "resolved":
             raise InvalidAnswer(
-                f"item {i}: answered not food, but the rules read food in {q.text[:QUOTED_LINE_CHARS]!r}"
+                f"item {i}: answered not food, but the rules read food in {q.text[:QUOTE_CHARS]!r}"
             )
         if name is not None:
             reason = ungrounded_name_reason(q.text, name, rule)

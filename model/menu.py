@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ProviderError
+from core.logging import log_text
 from core.settings import Settings
 from model.chain import JsonRequest, ProviderChain
 from model.grounding import ungrounded_menu_reason
@@ -181,7 +182,7 @@ class MenuStructurer:
                     request, lambda data: validate_grounded_menu(data, ocr)
                 )
             except ProviderError as exc:
-                log.warning("menu_llm_failed", extra={"error": str(exc)[:500]})
+                log.warning("menu_llm_failed", extra={"error": log_text(exc)})
             else:
                 usage = {
                     "provider": call.provider,

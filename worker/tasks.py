@@ -129,10 +129,7 @@ class ChunkRunner:
     def _still_owned(self, rows: list[ClaimedRow], out: ChunkOutcome) -> list[ClaimedRow]:
         """The fence at start: renew the lease of rows this claim still owns, drop the rest."""
         with db.transaction(self.engine) as conn:
-            owned = queue.extend_lease(conn, rows, self.settings.queue_lease_seconds)
-        for row in rows:
-            if row.id not in owned:
-                log.warning("lease_lost", extra={"op": "start", "row_id": row.id, "attempt": row.attempt})
+            owned = queue.extend_lease(conn, rows, self.settings.queue_lease_seconds, op="start")
         out.lease_lost += len(rows) - len(owned)
         return [r for r in rows if r.id in owned]
 
@@ -235,12 +232,10 @@ class LeaseKeeper:
         while self.rows and not self._done.wait(interval):
             try:
                 with db.transaction(self.engine) as conn:
-                    owned = queue.extend_lease(conn, self.rows, self.lease_seconds)
+                    owned = queue.extend_lease(conn, self.rows, self.lease_seconds, op="renew")
             except Exception:
                 log.warning("lease_renew_error", exc_info=True)
                 continue
-            if len(owned) < len(self.rows):
-                log.warning("lease_lost", extra={"op": "renew", "rows": len(self.rows) - len(owned)})
             self.rows = [r for r in self.rows if r.id in owned]
 
 

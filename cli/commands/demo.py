@@ -16,9 +16,9 @@ from typing import Any
 
 import redis
 
+from cli.common import load_settings
 from core import jobs, menu_jobs, queue
 from core.db import create_engine, transaction
-from core.logging import configure_logging
 from core.settings import Settings
 
 # A fixed demo user, so `sous token --user` can mint a JWT that sees the demo menu job.
@@ -50,8 +50,7 @@ def submit_menu(engine: Any, settings: Settings) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
+    settings = load_settings()
     assert settings.database_url is not None
     engine = create_engine(settings.database_url, pool_size=1)
     with transaction(engine) as conn:
