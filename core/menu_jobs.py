@@ -10,11 +10,10 @@ lost, `lease_lost` is logged) and the task decides what to do.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +21,14 @@ import sqlalchemy as sa
 
 from core import db, jobs
 from core.errors import STORED_ERROR_CHARS, SousError
+from core.fetch import ImageData
 from core.quotas import QuotaState, quota_state
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
+# What a job works on (a retry copies it from the failed job).
+JOB_WORK = ("image_url", "image_hash", "schema_version", "prompt_version")
 DEFAULT_JOB_SECONDS = 15.0  # the processing time assumed before any job has completed
 
 
@@ -76,17 +78,6 @@ class JobNotRetryable(SousError):
 
 
 @dataclass(frozen=True)
-class ImageData:
-    content: bytes
-    content_type: str
-    source_url: str | None  # None for an upload
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-
-@dataclass(frozen=True)
 class Submission:
     job: dict[str, Any]
     cached: bool  # a completed job for the same image: no new work, no quota
@@ -103,6 +94,12 @@ def submit(
     force: bool = False,
 ) -> Submission:
     image_hash = image.sha256
+    work = {
+        "image_url": image.source_url,
+        "image_hash": image_hash,
+        "schema_version": schema_version,
+        "prompt_version": prompt_version,
+    }
     with db.transaction(engine) as conn:
         db.execute(conn, "menu_lock_user", {"user_id": str(user_id)})
         state = quota_state(conn, user_id)
@@ -110,16 +107,7 @@ def submit(
             raise RateLimited(state)
         if state.monthly_uploads_exhausted:
             raise QuotaExceeded(state)
-        same = db.fetch_one(
-            conn,
-            "menu_find_same",
-            {
-                "user_id": str(user_id),
-                "image_hash": image_hash,
-                "schema_version": schema_version,
-                "prompt_version": prompt_version,
-            },
-        )
+        same = _find_same(conn, user_id, work)
         # force skips a completed result, but a live job for the same image is already making
         # a fresh one: it comes back as it is (the unique index allows one live job anyway).
         if same is not None and (same["status"] != "completed" or not force):
@@ -138,23 +126,7 @@ def submit(
                 "byte_size": len(image.content),
             },
         )
-        job = db.fetch_one(
-            conn,
-            "menu_insert_job",
-            _new_job_ids()
-            | {
-                "user_id": str(user_id),
-                "image_url": image.source_url,
-                "image_hash": image_hash,
-                "schema_version": schema_version,
-                "prompt_version": prompt_version,
-                "retry_count": 0,
-                "retry_of": None,
-            },
-        )
-        assert job is not None
-        _record_upload(conn, user_id, image_hash, job["id"], cached=False)
-    return Submission(job=job, cached=False, created=True)
+        return _insert_job(conn, user_id, work, retry_count=0, retry_of=None)
 
 
 def retry(engine: sa.Engine, user_id: uuid.UUID, job_id: uuid.UUID) -> Submission:
@@ -175,36 +147,30 @@ def retry(engine: sa.Engine, user_id: uuid.UUID, job_id: uuid.UUID) -> Submissio
         state = quota_state(conn, user_id)
         if state.hourly_exhausted:
             raise RateLimited(state)
-        live = db.fetch_one(
-            conn,
-            "menu_find_same",
-            {k: original[k] for k in ("image_hash", "schema_version", "prompt_version")}
-            | {"user_id": str(user_id)},
-        )
+        work = {k: original[k] for k in JOB_WORK}
+        live = _find_same(conn, user_id, work)
         if live is not None and live["status"] != "completed":
             return Submission(job=live, cached=False, created=False)
-        job = db.fetch_one(
-            conn,
-            "menu_insert_job",
-            _new_job_ids()
-            | {
-                "user_id": str(user_id),
-                "image_url": original["image_url"],
-                "image_hash": original["image_hash"],
-                "schema_version": original["schema_version"],
-                "prompt_version": original["prompt_version"],
-                "retry_count": original["retry_count"] + 1,
-                "retry_of": str(job_id),
-            },
-        )
-        assert job is not None
-        _record_upload(conn, user_id, original["image_hash"], job["id"], cached=False)
-    return Submission(job=job, cached=False, created=True)
+        return _insert_job(conn, user_id, work, retry_count=original["retry_count"] + 1, retry_of=str(job_id))
 
 
-def _new_job_ids() -> dict[str, str]:
+def _find_same(conn: sa.Connection, user_id: uuid.UUID, work: dict[str, Any]) -> dict[str, Any] | None:
+    """The user's job on the same image, schema and prompt: a live one, else the newest completed."""
+    same = {k: work[k] for k in ("image_hash", "schema_version", "prompt_version")}
+    return db.fetch_one(conn, "menu_find_same", {"user_id": str(user_id), **same})
+
+
+def _insert_job(
+    conn: sa.Connection, user_id: uuid.UUID, work: dict[str, Any], *, retry_count: int, retry_of: str | None
+) -> Submission:
+    """A new queued job on `work` (JOB_WORK), its ids from core.jobs, and its upload recorded."""
     job_id = uuid.uuid4()
-    return {"id": str(job_id), "rq_job_id": jobs.menu_rq_id(job_id)}
+    ids = {"id": str(job_id), "rq_job_id": jobs.menu_rq_id(job_id), "user_id": str(user_id)}
+    retry = {"retry_count": retry_count, "retry_of": retry_of}
+    job = db.fetch_one(conn, "menu_insert_job", {**ids, **work, **retry})
+    assert job is not None
+    _record_upload(conn, user_id, work["image_hash"], job["id"], cached=False)
+    return Submission(job=job, cached=False, created=True)
 
 
 def _record_upload(
@@ -278,16 +244,8 @@ def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) 
         )
     if row is None:
         return None
-    return ClaimedJob(
-        id=row["id"],
-        attempt=row["attempt_count"],
-        user_id=row["user_id"],
-        image_hash=row["image_hash"],
-        schema_version=row["schema_version"],
-        prompt_version=row["prompt_version"],
-        processing_started_at=row["processing_started_at"],
-        image_url=row.get("image_url"),
-    )
+    columns = {f.name: row.get(f.name) for f in fields(ClaimedJob)}
+    return ClaimedJob(**{**columns, "attempt": row["attempt_count"]})
 
 
 def extend_lease(engine: sa.Engine, job: ClaimedJob, lease_seconds: int) -> bool:

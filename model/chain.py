@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx2  # the HTTP library of the openai SDK (3.x); its clients plug into the SDK
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from core.errors import ProviderError
@@ -332,7 +333,7 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
-def _parse(name: str, resp: Any, validate: Callable[[Any], T]) -> tuple[T, tuple[int, int]]:
+def _parse(name: str, resp: ChatCompletion, validate: Callable[[Any], T]) -> tuple[T, tuple[int, int]]:
     if not getattr(resp, "choices", None):
         raise ProviderError(name, "invalid", "answer has no choices")
     choice = resp.choices[0]

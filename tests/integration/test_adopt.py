@@ -18,6 +18,7 @@ from core import menu_jobs, migrate, queue
 from core.adoption import apply
 from core.db import create_engine, libpq_url
 from core.errors import InvalidInput
+from core.fetch import ImageData
 from core.resolution import Resolution
 from tests import supabase_shape as shape
 from tests.integration.test_pipeline_chunks import CountingResolver, make_settings
@@ -152,7 +153,7 @@ def test_supabase_shape_is_adopted_in_place_and_given_back(fresh_db: str, name: 
     assert state.monthly_used == 4  # the old ocr_jobs rows of this month count
     engine = create_engine(fresh_db, pool_size=1)
     try:  # a submission lands in the adopted table, through sous's own path
-        image = menu_jobs.ImageData(b"\x89PNG fake menu", "image/png", None)
+        image = ImageData(b"\x89PNG fake menu", "image/png", None)
         sub = menu_jobs.submit(engine, uuid.UUID(shape.USER_A), image)
         assert sub.created and sub.job["status"] == "queued" and sub.job["restaurant_name"] is None
     finally:

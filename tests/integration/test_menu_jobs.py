@@ -18,7 +18,7 @@ from redis import Redis
 from core import jobs, menu_jobs
 from core.db import libpq_url
 from core.errors import DatabaseError
-from core.menu_jobs import ImageData
+from core.fetch import ImageData
 from tests.api_support import ROOT, api_env, api_settings, png, png_bomb
 from tests.menus import render_menu
 from worker import menu_task
