@@ -192,12 +192,13 @@ class ChunkRunner:
     def _write_shadow(
         self, rows: list[ClaimedRow], answers: dict[str, IngredientAnswer], started: float
     ) -> None:
+        latency_ms = int((time.monotonic() - started) * 1000)
         shadow = [(row, answers[group_key(row)]) for row in rows]
         with db.transaction(self.engine) as conn:
             shadow_store.insert(
                 conn,
                 shadow,
-                latency_ms=int((time.monotonic() - started) * 1000),
+                latency_ms=latency_ms,
                 model=self.resolver.model_id,
                 prompt_version=PROMPT_VERSION,
             )

@@ -23,7 +23,6 @@ from core.db import create_engine, transaction
 from core.errors import DatabaseError
 from core.settings import Settings
 
-WINDOW_SECONDS = obs.WINDOWS
 UNHEALTHY = 2
 
 
@@ -76,7 +75,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         windows[label] = {
             **w,
             "finished": finished,
-            "rows_per_5min": round(finished * 300 / WINDOW_SECONDS[label], 1),
+            "rows_per_5min": round(finished * 300 / obs.WINDOWS[label], 1),
         }
     workers = fleet.get("live_workers")
     alerts = obs.current_alerts(
