@@ -21,6 +21,7 @@ import httpx
 from core.errors import SousError
 
 TERMINAL = ("completed", "failed")
+BODY_QUOTE_CHARS = 500  # how much of an answer that is not JSON the error quotes
 
 
 class ApiClientError(SousError):
@@ -63,7 +64,7 @@ class SousClient:
         try:
             body = response.json()
         except ValueError:
-            body = {"error": response.text[:500], "code": "BAD_RESPONSE"}
+            body = {"error": response.text[:BODY_QUOTE_CHARS], "code": "BAD_RESPONSE"}
         if response.status_code >= 400:
             raise ApiClientError(
                 response.status_code, str(body.get("code", "HTTP_ERROR")), str(body.get("error", "")), body

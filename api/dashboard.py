@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -60,7 +60,7 @@ def dashboard(
 
 # The sign-in form's own routes: for a browser, not part of the API's schema.
 @router.post("/dashboard/login", response_class=HTMLResponse, include_in_schema=False)
-def login(request: Request, state: State, key: Annotated[str, Form()] = "") -> Any:
+def login(request: Request, state: State, key: Annotated[str, Form()] = "") -> Response:
     """Form sign-in with SERVICE_API_KEY: sets the session cookie and returns to /dashboard."""
     s = state.settings
     if not service_key_matches(key, s.service_api_key):

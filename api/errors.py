@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from core.auth import AuthError
 from core.errors import DatabaseError, InvalidInput, SousError
 from core.fetch import ImageTooLarge
+from core.logging import log_text
 from core.menu_jobs import (
     JobNotFound,
     JobNotRetryable,
@@ -107,7 +108,7 @@ def install(app: FastAPI) -> None:
     async def _sous(request: Request, exc: SousError) -> JSONResponse:
         status = next((s for t, s in _SOUS_STATUS.items() if isinstance(exc, t)), 500)
         if status >= 500:
-            log.error("request_failed", extra={"path": request.url.path, "error": str(exc)[:500]})
+            log.error("request_failed", extra={"path": request.url.path, "error": log_text(exc)})
         code = "INVALID_INPUT" if isinstance(exc, InvalidInput) else exc.code
         if isinstance(exc, DatabaseError):
             return error_response(503, "DATABASE_UNAVAILABLE", "the database is unavailable; try again")

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from core.db import libpq_url
+from core.logging import log_text
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class EventHub:
         try:
             event = json.loads(payload)
         except json.JSONDecodeError:
-            log.warning("bad_notify_payload", extra={"payload": payload[:200]})
+            log.warning("bad_notify_payload", extra={"payload": log_text(payload)})
             return
         for queue in list(self._subscribers.get(str(event.get("user_id")), ())):
             try:
@@ -89,7 +90,7 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any connection failure: reconnect, never die
-                log.warning("event_hub_reconnect", extra={"error": str(exc)[:300]})
+                log.warning("event_hub_reconnect", extra={"error": log_text(exc)})
             self._ready.clear()
             await asyncio.sleep(self.reconnect_seconds)
 

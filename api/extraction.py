@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,8 @@ from api.errors import ApiError, responses
 from api.events import EventsUnavailable
 from api.state import AppState, State, User
 from core import jobs, menu_jobs
-from core.fetch import ImageTooLarge, check_pixels, sniff_image_type
-from core.menu_jobs import ImageData
+from core.fetch import ImageData, ImageTooLarge, check_pixels, sniff_image_type
+from core.logging import log_text
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/extraction", tags=["extraction"])
@@ -105,7 +106,7 @@ def enqueue(state: AppState, job_id: uuid.UUID) -> None:
     try:
         jobs.enqueue_menu_job(state.redis, str(job_id))
     except Exception as exc:  # redis down: the sweep covers it
-        log.warning("menu_enqueue_failed", extra={"job_id": str(job_id), "error": str(exc)[:300]})
+        log.warning("menu_enqueue_failed", extra={"job_id": str(job_id), "error": log_text(exc)})
 
 
 SUBMIT_BODY = {
@@ -169,7 +170,7 @@ async def _read_submission(
     await run_in_threadpool(menu_jobs.check_quota_before_fetch, state.engine, user_id)
     async with state.limits.fetch_slot(str(user_id)):
         fetched = await state.fetcher.fetch(body.imageUrl)
-    return ImageData(fetched.content, fetched.content_type, body.imageUrl), body
+    return replace(fetched, source_url=body.imageUrl), body  # the job keeps the URL submitted
 
 
 @router.post(

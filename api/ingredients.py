@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from api.errors import ApiError, responses
 from api.state import AppState, Service, State, UserOrService
 from core import db, queue
+from model.ingredients import IngredientQuery, IngredientResolver
 
 router = APIRouter(prefix="/api/ingredients", tags=["ingredients"])
 MAX_STANDARDIZE = 500
@@ -93,12 +94,10 @@ class QueueRowOut(BaseModel):
     resolved_at: datetime | None
 
 
-def _resolver(state: AppState) -> Any:
-    """The ingredient resolver of this process, built on first use (it loads the model code)."""
+def _resolver(state: AppState) -> IngredientResolver:
+    """The ingredient resolver of this process, built on first use."""
     with _resolver_lock:
         if state.resolver is None:
-            from model.ingredients import IngredientResolver  # noqa: PLC0415 - heavy, first use only
-
             state.resolver = IngredientResolver.from_settings(state.settings)
         return state.resolver
 
@@ -108,8 +107,6 @@ def standardize(body: StandardizeRequest, state: State, caller: UserOrService) -
     """Canonical name, quantity and unit of each ingredient line, in input order. A user may
     send `API_STANDARDIZE_ITEMS_PER_HOUR` items per clock hour (429 `RATE_LIMIT_EXCEEDED` with
     `Retry-After`); the service key is not limited."""
-    from model.ingredients import IngredientQuery  # noqa: PLC0415
-
     if caller.principal is not None:
         _take_standardize_budget(state, str(caller.principal.user_id), len(body.ingredients))
 

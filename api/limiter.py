@@ -27,6 +27,7 @@ import redis
 import redis.asyncio as aioredis
 
 from api.errors import ApiError
+from core.logging import log_text
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class ConcurrencySlots:
                 keys=[self._key(user)], args=[slot, self.per_user, self.lease_seconds]
             )
         except redis.RedisError as exc:
-            log.warning("limiter_redis_unavailable", extra={"limit": self.name, "error": str(exc)[:200]})
+            log.warning("limiter_redis_unavailable", extra={"limit": self.name, "error": log_text(exc)})
             if len(self._local[user]) >= self.per_user:
                 return None
             self._local[user].add(slot)
@@ -121,7 +122,7 @@ class HourlyBudget:
         try:
             taken = self._take(keys=[f"sous:budget:{self.name}:{user}:{window}"], args=[units, self.per_hour])
         except redis.RedisError as exc:
-            log.warning("limiter_redis_unavailable", extra={"limit": self.name, "error": str(exc)[:200]})
+            log.warning("limiter_redis_unavailable", extra={"limit": self.name, "error": log_text(exc)})
             self._local = {k: v for k, v in self._local.items() if k[1] == window}
             used = self._local.get((user, window), 0)
             if used + units > self.per_hour:

@@ -9,6 +9,8 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import redis
+import sqlalchemy as sa
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -172,7 +174,10 @@ def render(queue: QueueCollector, extra_dirs: str) -> bytes:
 
 
 def scrape(
-    engine: Any, store: observability.SnapshotStore, client: Any, thresholds: alerts.Thresholds
+    engine: sa.Engine,
+    store: observability.SnapshotStore,
+    client: redis.Redis[bytes],
+    thresholds: alerts.Thresholds,
 ) -> QueueCollector:
     """Reads what one scrape needs; a Postgres or Redis outage drops its families, not the page."""
     fleet_stage = None

@@ -12,6 +12,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,8 @@ from api.errors import ApiError, error_response, responses
 from api.opsauth import MetricsReader, Ops
 from api.state import AppState, State
 from core import alerts, db, jobs, observability, stage
+from core.logging import log_text
+from model.chain import ProviderChain
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def snapshots(state: AppState) -> observability.SnapshotStore:
             state.snapshots = observability.SnapshotStore(
                 state.engine, state.redis, state.settings.obs_snapshot_seconds
             )
-        return state.snapshots  # type: ignore[no-any-return]
+        return state.snapshots
 
 
 def thresholds(state: AppState) -> alerts.Thresholds:
@@ -87,8 +90,6 @@ def healthz() -> Health:
 def model_checks(state: AppState) -> tuple[str, dict[str, str]]:
     """The configured LLM providers, reachable or not. A cloud provider without its key is not
     configured, so it never fails readiness; with none configured the rules answer (ok)."""
-    from model.chain import ProviderChain  # noqa: PLC0415 - the model package loads on first use
-
     with _build_lock:
         if state.chain is None:
             state.chain = ProviderChain.from_settings(state.settings)
@@ -102,7 +103,7 @@ def model_checks(state: AppState) -> tuple[str, dict[str, str]]:
 
 
 @router.get("/readyz", response_model=Readiness, responses=responses(503), openapi_extra=PUBLIC)
-def readyz(state: State) -> Any:
+def readyz(state: State) -> Readiness | JSONResponse:
     """Postgres, Redis and a model provider answer. Alert conditions are reported but do not
     make the process unready: a long queue is no reason to stop taking rows. A failed check
     reads "down" (or "not migrated"); the driver's error goes to the log, not to the caller."""
@@ -116,13 +117,13 @@ def readyz(state: State) -> Any:
         checks["database"] = "ok"
     except Exception as exc:  # DatabaseError, or the pool's own timeout: either way not ready
         checks["database"] = "not migrated: run `sous migrate`" if db.missing_table(exc) else "down"
-        log.warning("readyz_database", extra={"error": str(exc)[:500]})
+        log.warning("readyz_database", extra={"error": log_text(exc)})
     try:
         state.redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = "down"
-        log.warning("readyz_redis", extra={"error": str(exc)[:500]})
+        log.warning("readyz_redis", extra={"error": log_text(exc)})
     checks["model"], model = model_checks(state)
     fired: list[dict[str, Any]] = []
     if live is not None:

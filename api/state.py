@@ -4,7 +4,7 @@ authentication dependencies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import redis
 import sqlalchemy as sa
@@ -18,7 +18,10 @@ from api.events import EventHub
 from api.limiter import ApiLimits
 from core.auth import AuthError, Principal, TokenVerifier, service_key_matches
 from core.fetch import SafeFetcher
+from core.observability import SnapshotStore
 from core.settings import Settings
+from model.chain import ProviderChain
+from model.ingredients import IngredientResolver
 
 
 @dataclass
@@ -30,9 +33,9 @@ class AppState:
     fetcher: SafeFetcher
     hub: EventHub
     limits: ApiLimits
-    resolver: Any = None  # model.ingredients.IngredientResolver, built on first use
-    snapshots: Any = None  # core.observability.SnapshotStore, built on first use (api/ops.py)
-    chain: Any = None  # model.chain.ProviderChain for /readyz's model check, built on first use
+    resolver: IngredientResolver | None = None  # built on first use (api/ingredients.py)
+    snapshots: SnapshotStore | None = None  # built on first use (api/ops.py)
+    chain: ProviderChain | None = None  # for /readyz's model check, built on first use
 
     def close(self) -> None:
         self.fetcher.close()

@@ -13,6 +13,7 @@ from importlib import metadata
 from types import ModuleType
 from typing import NoReturn
 
+from cli.common import one_line
 from core.db import missing_table
 from core.errors import ConfigError, DatabaseError, SousError
 
@@ -142,17 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         if missing_table(exc):
             print(f"sous {args.command}: the database is not migrated: run `sous migrate`", file=sys.stderr)
         else:
-            print(f"sous {args.command}: {exc.code}: {_one_line(str(exc))}", file=sys.stderr)
+            print(f"sous {args.command}: {exc.code}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except SousError as exc:
-        print(f"sous {args.command}: {exc.code}: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"sous {args.command}: {exc.code}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]
 
 
 if __name__ == "__main__":

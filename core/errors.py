@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The most of an error's text a row keeps (a queue row's last_error, a menu job's error_message).
+STORED_ERROR_CHARS = 2000
+
 
 class SousError(Exception):
     """Base of every error sous raises on purpose."""
@@ -23,12 +26,6 @@ class DatabaseError(SousError):
     """A database call failed (wraps the driver's error)."""
 
     code = "DATABASE_ERROR"
-
-
-class LeaseLost(SousError):
-    """A fenced write found no row: another claim owns it now."""
-
-    code = "LEASE_LOST"
 
 
 class ProviderError(SousError):

@@ -12,6 +12,7 @@ the bytes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import ipaddress
 import logging
@@ -64,10 +65,17 @@ class ImageTooLarge(SousError):
 
 
 @dataclass(frozen=True)
-class FetchedImage:
+class ImageData:
+    """An image's bytes and sniffed type, and where it came from: the URL fetched (after its
+    redirects), the URL a user submitted, or None for an upload."""
+
     content: bytes
     content_type: str
-    url: str  # the final URL after redirects
+    source_url: str | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -209,14 +217,14 @@ class SafeFetcher:
                     raise UnsafeUrl(ADDRESS_NOT_ALLOWED)
         return parsed, str(checked[0])
 
-    async def fetch(self, url: str) -> FetchedImage:
+    async def fetch(self, url: str) -> ImageData:
         try:
             async with asyncio.timeout(self.deadline_seconds):
                 return await self._fetch(url)
         except TimeoutError:
             raise FetchFailed(f"fetching the image took longer than {self.deadline_seconds:g}s") from None
 
-    async def _fetch(self, url: str) -> FetchedImage:
+    async def _fetch(self, url: str) -> ImageData:
         loop = asyncio.get_running_loop()
         current = url
         async with httpx.AsyncClient(
@@ -253,7 +261,7 @@ class SafeFetcher:
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         return await client.send(request, stream=True)
 
-    async def _read(self, response: httpx.Response, url: str) -> FetchedImage:
+    async def _read(self, response: httpx.Response, url: str) -> ImageData:
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_bytes:
             raise ImageTooLarge(f"image is {int(declared):,} bytes; the limit is {self.max_bytes:,}")
@@ -273,4 +281,4 @@ class SafeFetcher:
         mime = sniff_image_type(content)
         if mime is None:
             raise FetchFailed(f"{url} did not return an image (JPEG, PNG, WebP, GIF, BMP or TIFF)")
-        return FetchedImage(content, mime, url)
+        return ImageData(content, mime, url)

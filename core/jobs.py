@@ -33,6 +33,7 @@ CHUNK_FAILURE_TTL = 7 * 86400  # seconds RQ keeps a failed chunk (for `rq info` 
 CHUNK_PREFIX = INGREDIENT_QUEUE
 SHADOW_CHUNK_PREFIX = "shadow"
 MENU_PREFIX = "menu-"
+CHUNK_DIGEST_CHARS = 24  # hex digits of a chunk's job id digest (96 bits: no two claims collide)
 
 
 def menu_rq_id(job_id: object, attempt: int | None = None) -> str:
@@ -48,7 +49,7 @@ def chunk_job_id(prefix: str, fences: Iterable[tuple[int | str, int]]) -> str:
     # Ids of one table are all ints (numeric order, as before) or all strings (uuid, text).
     for row_id, attempt in sorted(fences, key=lambda f: (str(f[0]).zfill(20), f[1])):
         digest.update(f"{row_id}:{attempt};".encode())
-    return f"{prefix}-{digest.hexdigest()[:24]}"
+    return f"{prefix}-{digest.hexdigest()[:CHUNK_DIGEST_CHARS]}"
 
 
 def chunk_prefix(dry_run: bool) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+# How much of a text (an error's, a payload's) one log field carries.
+LOG_TEXT_CHARS = 300
 # Attributes every LogRecord has; anything else passed through `extra=` is a field.
 RESERVED_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 FIELD_PREFIX = "field_"
@@ -25,6 +27,11 @@ FIELD_PREFIX = "field_"
 def safe_fields(extra: Mapping[str, Any]) -> dict[str, Any]:
     """`extra` with every reserved LogRecord name namespaced (`created` -> `field_created`)."""
     return {(FIELD_PREFIX + key if key in RESERVED_FIELDS else key): value for key, value in extra.items()}
+
+
+def log_text(value: object) -> str:
+    """`value` as text, cut to LOG_TEXT_CHARS for a log field."""
+    return str(value)[:LOG_TEXT_CHARS]
 
 
 def _make_record(  # noqa: PLR0917 - the signature of Logger.makeRecord

@@ -4,28 +4,31 @@ Submission runs in ONE transaction that first takes a per-user advisory lock, th
 hourly rate limit, looks for the same image (idempotency), checks the monthly quota and
 inserts. Concurrent submissions of one user are therefore serialized: 50 at once on the free
 plan give exactly 5 jobs, 20 identical ones give one. Writes after a claim are fenced on
-attempt_count, like the ingredient queue.
+attempt_count, like the ingredient queue: they return whether they wrote (False: the lease was
+lost, `lease_lost` is logged) and the task decides what to do.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from core import db, jobs
-from core.errors import LeaseLost, SousError
+from core.errors import STORED_ERROR_CHARS, SousError
+from core.fetch import ImageData
 from core.quotas import QuotaState, quota_state
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 3
+# What a job works on (a retry copies it from the failed job).
+JOB_WORK = ("image_url", "image_hash", "schema_version", "prompt_version")
 DEFAULT_JOB_SECONDS = 15.0  # the processing time assumed before any job has completed
 
 
@@ -75,17 +78,6 @@ class JobNotRetryable(SousError):
 
 
 @dataclass(frozen=True)
-class ImageData:
-    content: bytes
-    content_type: str
-    source_url: str | None  # None for an upload
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
-
-
-@dataclass(frozen=True)
 class Submission:
     job: dict[str, Any]
     cached: bool  # a completed job for the same image: no new work, no quota
@@ -102,6 +94,12 @@ def submit(
     force: bool = False,
 ) -> Submission:
     image_hash = image.sha256
+    work = {
+        "image_url": image.source_url,
+        "image_hash": image_hash,
+        "schema_version": schema_version,
+        "prompt_version": prompt_version,
+    }
     with db.transaction(engine) as conn:
         db.execute(conn, "menu_lock_user", {"user_id": str(user_id)})
         state = quota_state(conn, user_id)
@@ -109,16 +107,7 @@ def submit(
             raise RateLimited(state)
         if state.monthly_uploads_exhausted:
             raise QuotaExceeded(state)
-        same = db.fetch_one(
-            conn,
-            "menu_find_same",
-            {
-                "user_id": str(user_id),
-                "image_hash": image_hash,
-                "schema_version": schema_version,
-                "prompt_version": prompt_version,
-            },
-        )
+        same = _find_same(conn, user_id, work)
         # force skips a completed result, but a live job for the same image is already making
         # a fresh one: it comes back as it is (the unique index allows one live job anyway).
         if same is not None and (same["status"] != "completed" or not force):
@@ -137,23 +126,7 @@ def submit(
                 "byte_size": len(image.content),
             },
         )
-        job = db.fetch_one(
-            conn,
-            "menu_insert_job",
-            _new_job_ids()
-            | {
-                "user_id": str(user_id),
-                "image_url": image.source_url,
-                "image_hash": image_hash,
-                "schema_version": schema_version,
-                "prompt_version": prompt_version,
-                "retry_count": 0,
-                "retry_of": None,
-            },
-        )
-        assert job is not None
-        _record_upload(conn, user_id, image_hash, job["id"], cached=False)
-    return Submission(job=job, cached=False, created=True)
+        return _insert_job(conn, user_id, work, retry_count=0, retry_of=None)
 
 
 def retry(engine: sa.Engine, user_id: uuid.UUID, job_id: uuid.UUID) -> Submission:
@@ -174,36 +147,30 @@ def retry(engine: sa.Engine, user_id: uuid.UUID, job_id: uuid.UUID) -> Submissio
         state = quota_state(conn, user_id)
         if state.hourly_exhausted:
             raise RateLimited(state)
-        live = db.fetch_one(
-            conn,
-            "menu_find_same",
-            {k: original[k] for k in ("image_hash", "schema_version", "prompt_version")}
-            | {"user_id": str(user_id)},
-        )
+        work = {k: original[k] for k in JOB_WORK}
+        live = _find_same(conn, user_id, work)
         if live is not None and live["status"] != "completed":
             return Submission(job=live, cached=False, created=False)
-        job = db.fetch_one(
-            conn,
-            "menu_insert_job",
-            _new_job_ids()
-            | {
-                "user_id": str(user_id),
-                "image_url": original["image_url"],
-                "image_hash": original["image_hash"],
-                "schema_version": original["schema_version"],
-                "prompt_version": original["prompt_version"],
-                "retry_count": original["retry_count"] + 1,
-                "retry_of": str(job_id),
-            },
-        )
-        assert job is not None
-        _record_upload(conn, user_id, original["image_hash"], job["id"], cached=False)
-    return Submission(job=job, cached=False, created=True)
+        return _insert_job(conn, user_id, work, retry_count=original["retry_count"] + 1, retry_of=str(job_id))
 
 
-def _new_job_ids() -> dict[str, str]:
+def _find_same(conn: sa.Connection, user_id: uuid.UUID, work: dict[str, Any]) -> dict[str, Any] | None:
+    """The user's job on the same image, schema and prompt: a live one, else the newest completed."""
+    same = {k: work[k] for k in ("image_hash", "schema_version", "prompt_version")}
+    return db.fetch_one(conn, "menu_find_same", {"user_id": str(user_id), **same})
+
+
+def _insert_job(
+    conn: sa.Connection, user_id: uuid.UUID, work: dict[str, Any], *, retry_count: int, retry_of: str | None
+) -> Submission:
+    """A new queued job on `work` (JOB_WORK), its ids from core.jobs, and its upload recorded."""
     job_id = uuid.uuid4()
-    return {"id": str(job_id), "rq_job_id": jobs.menu_rq_id(job_id)}
+    ids = {"id": str(job_id), "rq_job_id": jobs.menu_rq_id(job_id), "user_id": str(user_id)}
+    retry = {"retry_count": retry_count, "retry_of": retry_of}
+    job = db.fetch_one(conn, "menu_insert_job", {**ids, **work, **retry})
+    assert job is not None
+    _record_upload(conn, user_id, work["image_hash"], job["id"], cached=False)
+    return Submission(job=job, cached=False, created=True)
 
 
 def _record_upload(
@@ -277,29 +244,13 @@ def claim(engine: sa.Engine, job_id: str, *, resolver: str, lease_seconds: int) 
         )
     if row is None:
         return None
-    return ClaimedJob(
-        id=row["id"],
-        attempt=row["attempt_count"],
-        user_id=row["user_id"],
-        image_hash=row["image_hash"],
-        schema_version=row["schema_version"],
-        prompt_version=row["prompt_version"],
-        processing_started_at=row["processing_started_at"],
-        image_url=row.get("image_url"),
-    )
+    columns = {f.name: row.get(f.name) for f in fields(ClaimedJob)}
+    return ClaimedJob(**{**columns, "attempt": row["attempt_count"]})
 
 
-def extend_lease(engine: sa.Engine, job: ClaimedJob, lease_seconds: int) -> None:
-    """Renews the lease between long steps; LeaseLost when another claim owns the job now."""
-    with db.transaction(engine) as conn:
-        kept = db.fetch_one(
-            conn,
-            "menu_extend_lease",
-            {"job_id": str(job.id), "attempt": job.attempt, "lease_seconds": lease_seconds},
-        )
-    if kept is None:
-        log.warning("lease_lost", extra={"op": "menu_extend", "job_id": str(job.id), "attempt": job.attempt})
-        raise LeaseLost(f"menu job {job.id} attempt {job.attempt}")
+def extend_lease(engine: sa.Engine, job: ClaimedJob, lease_seconds: int) -> bool:
+    """Renews the lease between long steps; False when another claim owns the job now."""
+    return _fenced_write(engine, "menu_extend", "menu_extend_lease", job, {"lease_seconds": lease_seconds})
 
 
 def load_image(engine: sa.Engine, image_hash: str) -> bytes | None:
@@ -316,10 +267,9 @@ def complete(
     confidence: float | None,
     token_usage: dict[str, Any] | None,
     processing_ms: int,
-) -> None:
+) -> bool:
+    """Writes the result; False when the lease was lost (nothing written)."""
     params = {
-        "job_id": str(job.id),
-        "attempt": job.attempt,
         "result": json.dumps(result),
         "confidence": confidence,
         "uncertain_items": json.dumps(result.get("uncertainItems", [])),
@@ -327,29 +277,21 @@ def complete(
         "token_usage": json.dumps(token_usage) if token_usage is not None else None,
         "processing_time": processing_ms,
     }
-    with db.transaction(engine) as conn:
-        written = db.fetch_one(conn, "menu_complete_job", params)
-    if written is None:
-        log.warning(
-            "lease_lost", extra={"op": "menu_complete", "job_id": str(job.id), "attempt": job.attempt}
-        )
-        raise LeaseLost(f"menu job {job.id} attempt {job.attempt}")
+    return _fenced_write(engine, "menu_complete", "menu_complete_job", job, params)
 
 
 def fail(engine: sa.Engine, job: ClaimedJob, error: str, processing_ms: int) -> bool:
+    """Fails the job with the reason; False when the lease was lost (nothing written)."""
+    params = {"error": error[:STORED_ERROR_CHARS], "processing_time": processing_ms}
+    return _fenced_write(engine, "menu_fail", "menu_fail_job", job, params)
+
+
+def _fenced_write(engine: sa.Engine, op: str, query: str, job: ClaimedJob, params: dict[str, Any]) -> bool:
+    """Runs a write conditional on the claim's attempt: True if it wrote, else logs `lease_lost`."""
     with db.transaction(engine) as conn:
-        written = db.fetch_one(
-            conn,
-            "menu_fail_job",
-            {
-                "job_id": str(job.id),
-                "attempt": job.attempt,
-                "error": error[:2000],
-                "processing_time": processing_ms,
-            },
-        )
+        written = db.fetch_one(conn, query, {"job_id": str(job.id), "attempt": job.attempt, **params})
     if written is None:
-        log.warning("lease_lost", extra={"op": "menu_fail", "job_id": str(job.id), "attempt": job.attempt})
+        log.warning("lease_lost", extra={"op": op, "job_id": str(job.id), "attempt": job.attempt})
     return written is not None
 
 

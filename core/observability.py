@@ -28,6 +28,7 @@ from rq import Queue, Worker
 from rq.registry import StartedJobRegistry
 
 from core import alerts, db, jobs
+from core.logging import log_text
 from core.queue import row_id
 from core.settings import Settings
 from core.stage import Stage, fleet_stage
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # Queue-wait histogram bounds (seconds): from "near real time" to the 5 min SLO and beyond.
 WAIT_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 WINDOWS = {"5m": 300, "1h": 3600, "24h": 86400}
+HISTOGRAM_WINDOW = "1h"  # the window of the wait histogram (/metrics)
 RQ_QUEUES = (jobs.INGREDIENT_QUEUE, jobs.MENU_QUEUE)
 SNAPSHOT_KEY = "sous:obs:snapshot"
 SNAPSHOT_LOCK = "sous:obs:snapshot:lock"
@@ -114,7 +116,13 @@ def compute_snapshot(conn: sa.Connection) -> Snapshot:
     windows: dict[str, dict[str, Any]] = {}
     buckets: dict[str, int] = {}
     wait_sum = 0.0
-    for r in db.fetch_all(conn, "obs_windows", {"bounds": bounds}):
+    params = {
+        "bounds": bounds,
+        "windows": json.dumps(WINDOWS),
+        "longest_seconds": max(WINDOWS.values()),
+        "histogram_seconds": WINDOWS[HISTOGRAM_WINDOW],
+    }
+    for r in db.fetch_all(conn, "obs_windows", params):
         windows[r["label"]] = {
             k: (int(r[k]) if k not in ("wait_p50_s", "wait_p95_s") else _num(r[k]))
             for k in ("resolved", "rejected", "failed", "claimed", "wait_p50_s", "wait_p95_s")
@@ -239,7 +247,7 @@ def fleet(client: redis.Redis[bytes]) -> dict[str, Any]:
             for w in workers
         ]
     except redis.RedisError as exc:
-        return {"live_workers": None, "workers": [], "queues": {}, "error": f"redis: {str(exc)[:200]}"}
+        return {"live_workers": None, "workers": [], "queues": {}, "error": f"redis: {log_text(exc)}"}
     return {"live_workers": len(listed), "workers": sorted(listed, key=lambda w: w["name"]), "queues": queues}
 
 

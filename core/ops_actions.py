@@ -19,6 +19,7 @@ ACTIONS = {
     "discard": "ops_discard",  # pending/processing/failed -> rejected
 }
 MAX_IDS = 1000
+REASON_CHARS = 500  # how much of an operator's reason the audit log keeps
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def apply(
         raise InvalidInput(f"ids: between 1 and {MAX_IDS} row ids")
     params: dict[str, Any] = {"ids": wanted}
     if action == "discard":
-        params["reason"] = (reason or "no reason given")[:500]
+        params["reason"] = (reason or "no reason given")[:REASON_CHARS]
     try:
         with conn.begin_nested():
             rows = db.fetch_all(conn, ACTIONS[action], params)

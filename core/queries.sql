@@ -401,17 +401,19 @@ SELECT status, source, coalesce(provider, 'none') AS provider, count(*) AS n
  GROUP BY status, source, coalesce(provider, 'none');
 
 -- name: obs_windows
--- Per window (5m, 1h, 24h): rows finished by outcome, rows claimed, wait (created ->
--- processing start of the latest claim) p50/p95; plus the 1h wait histogram as bucket counts
--- (width_bucket over :bounds, seconds) and the sum of those waits.
+-- Per window (:windows, label -> seconds; the longest is :longest_seconds): rows finished by
+-- outcome, rows claimed, wait (created -> processing start of the latest claim) p50/p95; plus
+-- the wait histogram of the last :histogram_seconds as bucket counts (width_bucket over
+-- :bounds, seconds) and the sum of those waits.
 WITH recent AS MATERIALIZED (
   SELECT status, updated_at, processing_started_at,
          extract(epoch FROM processing_started_at - created_at)::float8 AS wait
     FROM ingredient_match_queue
-   WHERE (status IN ('resolved', 'rejected', 'failed') AND updated_at >= now() - interval '24 hours')
-      OR processing_started_at >= now() - interval '24 hours'
+   WHERE (status IN ('resolved', 'rejected', 'failed')
+          AND updated_at >= now() - make_interval(secs => CAST(:longest_seconds AS integer)))
+      OR processing_started_at >= now() - make_interval(secs => CAST(:longest_seconds AS integer))
 ), spans AS (
-  SELECT * FROM (VALUES ('5m', 300), ('1h', 3600), ('24h', 86400)) AS s(label, seconds)
+  SELECT key AS label, CAST(value AS integer) AS seconds FROM jsonb_each_text(CAST(:windows AS jsonb))
 ), per_window AS (
   SELECT s.label, s.seconds,
          count(*) FILTER (WHERE r.status = 'resolved' AND r.updated_at >= now() - make_interval(secs => s.seconds)) AS resolved,
@@ -427,7 +429,7 @@ WITH recent AS MATERIALIZED (
 ), hist AS (
   SELECT width_bucket(r.wait, CAST(:bounds AS float8[])) AS bucket, count(*) AS n, sum(r.wait) AS total
     FROM recent r
-   WHERE r.processing_started_at >= now() - interval '1 hour'
+   WHERE r.processing_started_at >= now() - make_interval(secs => CAST(:histogram_seconds AS integer))
    GROUP BY 1
 )
 SELECT p.*,

@@ -1,7 +1,8 @@
 """Operations on ingredient_match_queue: claim, complete, fail, reject, release, requeue.
 
-Every write after a claim is fenced on (id, attempt_count): a worker whose lease was lost
-updates nothing, and callers log `lease_lost` and drop their result.
+Every write after a claim is fenced on (id, attempt_count) and returns the ids it wrote: a
+worker whose lease was lost updates nothing, the write logs `lease_lost` for each row it did not
+write, and the caller drops its result for those rows (nothing raises).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from core import db
-from core.errors import DatabaseError, InvalidInput
+from core.errors import STORED_ERROR_CHARS, DatabaseError, InvalidInput
+from core.resolution import Resolution
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +71,6 @@ class ClaimedRow:
         return {"id": self.id, "attempt_count": self.attempt}
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """What a provider answered for one row."""
-
-    canonical_name: str
-    unit: str | None
-    quantity: Decimal | float | None
-    confidence: float
-    provider: str
-
-
 def _rows_param(items: Iterable[dict[str, Any]]) -> str:
     return json.dumps(list(items), default=str)
 
@@ -127,20 +117,10 @@ def requeue_expired(
 
 
 def complete_rows(conn: sa.Connection, results: Sequence[tuple[ClaimedRow, Resolution]]) -> set[RowId]:
-    """Writes results; returns the ids written. Rows missing from it had lost their lease."""
+    """Writes resolved answers; returns the ids written. Rows missing from it had lost their lease."""
     if not results:
         return set()
-    payload = _rows_param(
-        {
-            **row.fence,
-            "canonical_name": res.canonical_name,
-            "resolved_unit": res.unit,
-            "resolved_quantity": None if res.quantity is None else str(res.quantity),
-            "confidence": res.confidence,
-            "provider": res.provider,
-        }
-        for row, res in results
-    )
+    payload = _rows_param({**row.fence, **res.to_row()} for row, res in results)
     written = {row_id(r["id"]) for r in db.fetch_all(conn, "complete_rows", {"rows": payload})}
     _log_lost("complete", [row for row, _ in results], written)
     return written
@@ -151,7 +131,7 @@ def reject_rows(conn: sa.Connection, rejections: Sequence[tuple[ClaimedRow, str,
     if not rejections:
         return set()
     payload = _rows_param(
-        {**row.fence, "last_error": reason[:1000], "provider": provider}
+        {**row.fence, "last_error": reason[:STORED_ERROR_CHARS], "provider": provider}
         for row, reason, provider in rejections
     )
     written = {row_id(r["id"]) for r in db.fetch_all(conn, "reject_rows", {"rows": payload})}
@@ -165,7 +145,7 @@ def fail_rows(
     """Back to pending, or failed once attempts reach max_attempts; returns id -> new status."""
     if not failures:
         return {}
-    payload = _rows_param({**row.fence, "last_error": error[:2000]} for row, error in failures)
+    payload = _rows_param({**row.fence, "last_error": error[:STORED_ERROR_CHARS]} for row, error in failures)
     out = {
         row_id(r["id"]): r["status"]
         for r in db.fetch_all(conn, "fail_rows", {"rows": payload, "max_attempts": max_attempts})
@@ -175,20 +155,31 @@ def fail_rows(
 
 
 def release_rows(conn: sa.Connection, rows: Sequence[ClaimedRow], reason: str = "released") -> set[RowId]:
+    """Hands rows back to pending before their lease runs out; returns the ids released."""
     if not rows:
         return set()
     payload = _rows_param(row.fence for row in rows)
-    return {row_id(r["id"]) for r in db.fetch_all(conn, "release_rows", {"rows": payload, "reason": reason})}
+    released = {
+        row_id(r["id"]) for r in db.fetch_all(conn, "release_rows", {"rows": payload, "reason": reason})
+    }
+    _log_lost("release", rows, released)
+    return released
 
 
-def extend_lease(conn: sa.Connection, rows: Sequence[ClaimedRow], lease_seconds: int) -> set[RowId]:
+def extend_lease(
+    conn: sa.Connection, rows: Sequence[ClaimedRow], lease_seconds: int, *, op: str = "extend"
+) -> set[RowId]:
+    """Renews the lease of the rows this claim still owns; returns their ids (`op` names the
+    step in the `lease_lost` log of the others)."""
     if not rows:
         return set()
     payload = _rows_param(row.fence for row in rows)
-    return {
+    kept = {
         row_id(r["id"])
         for r in db.fetch_all(conn, "extend_lease", {"rows": payload, "lease_seconds": lease_seconds})
     }
+    _log_lost(op, rows, kept)
+    return kept
 
 
 def insert_rows(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[RowId]:

@@ -9,6 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import db
+from core.queue import ClaimedRow
+from core.resolution import Resolution
 
 
 def select_unshadowed(
@@ -25,10 +27,20 @@ def select_unshadowed(
     return db.fetch_all(conn, "dispatch_shadow_select", params)
 
 
-def insert(conn: sa.Connection, rows: Sequence[dict[str, Any]], *, model: str, prompt_version: str) -> None:
-    """Writes shadow answers (keys: queue_id, attempt, status, canonical_name, resolved_unit,
-    resolved_quantity, confidence, provider, reason, latency_ms)."""
-    params = {"rows": json.dumps(list(rows), default=str), "model": model, "prompt_version": prompt_version}
+def insert(
+    conn: sa.Connection,
+    answers: Sequence[tuple[ClaimedRow, Resolution]],
+    *,
+    latency_ms: int,
+    model: str,
+    prompt_version: str,
+) -> None:
+    """Writes the shadow answers of these rows, one per row and attempt."""
+    rows = [
+        {"queue_id": row.id, "attempt": row.attempt, **answer.to_row(), "latency_ms": latency_ms}
+        for row, answer in answers
+    ]
+    params = {"rows": json.dumps(rows, default=str), "model": model, "prompt_version": prompt_version}
     db.execute(conn, "dispatch_shadow_insert", params)
 
 

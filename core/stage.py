@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core import db
+from core.settings import Settings
 
 FLEET_WINDOW_SECONDS = 3600
 SOURCES = ("scraper", "recipe")
@@ -51,7 +52,7 @@ class Stage:
         return scopes
 
 
-def cycle_details(settings: Any, providers: list[str]) -> dict[str, Any]:
+def cycle_details(settings: Settings, providers: list[str]) -> dict[str, Any]:
     """What a dispatcher cycle records about the stage it ran under (queue_runs.details.stage)."""
     return {
         "rollout_stage": settings.rollout_stage,

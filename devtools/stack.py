@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -91,25 +91,43 @@ class LocalStack:
         return path.read_text().strip()
 
     def start_services(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        db_url = os.environ.get("DATABASE_URL") if self.use_env_services else None
-        if db_url and reachable_db(db_url):
-            env["DATABASE_URL"] = db_url
-        else:
-            if not reachable_db(self.postgres.url):
-                print(f"starting a throwaway PostgreSQL on port {self.postgres.port}")
-                self.postgres.start()
-            env["DATABASE_URL"] = self.postgres.url
-        redis_url = os.environ.get("REDIS_URL") if self.use_env_services else None
-        if redis_url and reachable_redis(redis_url):
-            env["REDIS_URL"] = redis_url
-        else:
-            if not reachable_redis(self.redis.url):
-                print(f"starting a throwaway Redis on port {self.redis.port}")
-                self.redis.start(detach=True)
-            env["REDIS_URL"] = self.redis.url
+        postgres, redis_server = self.postgres, self.redis
+        env = {
+            "DATABASE_URL": self._service(
+                "DATABASE_URL",
+                reachable_db,
+                f"PostgreSQL on port {postgres.port}",
+                postgres.url,
+                postgres.start,
+            ),
+            "REDIS_URL": self._service(
+                "REDIS_URL",
+                reachable_redis,
+                f"Redis on port {redis_server.port}",
+                redis_server.url,
+                lambda: redis_server.start(detach=True),
+            ),
+        }
         migrate.upgrade(env["DATABASE_URL"])
         return env
+
+    def _service(
+        self,
+        variable: str,
+        reachable: Callable[[str], bool],
+        what: str,
+        url: str,
+        start: Callable[[], object],
+    ) -> str:
+        """The environment's `variable` when it answers (and may be used), else our throwaway
+        server's URL, started unless it already runs."""
+        given = os.environ.get(variable) if self.use_env_services else None
+        if given and reachable(given):
+            return given
+        if not reachable(url):
+            print(f"starting a throwaway {what}")
+            start()
+        return url
 
     def stack_env(
         self, services: Mapping[str, str], overrides: Mapping[str, str] | None = None

@@ -27,7 +27,7 @@ from pgqueuer.types import QueueEntrypoint, QueueManagerId
 
 from core import migrate, queue
 from core.db import create_engine, transaction
-from core.queue import Resolution
+from core.resolution import Resolution
 from devtools.services import PostgresServer
 
 
@@ -50,7 +50,7 @@ def bench_sous(url: str, rows: int, batch: int, consumers: int) -> dict[str, flo
         conn.execute("ANALYZE ingredient_match_queue")
     enqueue_s = time.perf_counter() - t0
     done = [0] * consumers
-    result = Resolution("flour", "g", 100, 0.9, "bench")
+    result = Resolution("resolved", "flour", 100, "g", 0.9, "bench", None)
 
     def consumer(slot: int) -> None:
         while True:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import openai
 
+from core.resolution import Resolution
 from model.chain import JsonRequest, ProviderChain, ProviderConfig, request_kwargs
 from model.endpoints import health_url_for
 from model.ingredient_types import IngredientAnswer, IngredientQuery, normalize_name
@@ -96,11 +97,10 @@ def model_alone(cfg: ProviderConfig, rows: list[Row], batch: int) -> PathRun:
         for text, name in zip(chunk, names, strict=True):
             key = normalize_name(text)
             if name is None:
-                run.answers.append(IngredientAnswer(key, "rejected", None, None, None, 1.0, "local", "null"))
+                run.answers.append(IngredientAnswer.rejected(key, "null", provider="local"))
             else:
-                run.answers.append(
-                    IngredientAnswer(key, "resolved", tidy_model_name(name), None, None, 1.0, "local", None)
-                )
+                named = Resolution("resolved", tidy_model_name(name), None, None, 1.0, "local", None)
+                run.answers.append(IngredientAnswer(key=key, **asdict(named)))
     client.close()
     run.seconds = time.perf_counter() - started
     return run

@@ -23,9 +23,12 @@ from typing import Any, Literal, TypeVar
 
 import httpx2  # the HTTP library of the openai SDK (3.x); its clients plug into the SDK
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from core.errors import ProviderError
+from core.logging import log_text
+from core.settings import Settings
 from model import metrics
 from model.endpoints import Endpoint, EndpointPool, health_url_for, split_base_urls
 
@@ -35,6 +38,8 @@ T = TypeVar("T")
 ResponseFormat = Literal["json_schema", "json_object"]
 LLM_PROVIDERS = ("local", "openai", "gemini")
 HEALTH_TIMEOUT_SECONDS = 2.0
+ERROR_TEXT_CHARS = 300  # how much of a server's or the SDK's error a ProviderError quotes
+ANSWER_QUOTE_CHARS = 120  # how much of an answer that is not JSON a ProviderError quotes
 
 
 @dataclass(frozen=True)
@@ -88,10 +93,18 @@ class Provider:
         return self.config.name
 
 
-def configs_from_settings(settings: Any) -> list[ProviderConfig]:
+def configs_from_settings(settings: Settings) -> list[ProviderConfig]:
     """The enabled LLM providers in LLM_PROVIDERS order (a provider without key or flag is skipped)."""
+    timeout_s = settings.local_llm_timeout_ms / 1000
+    max_tokens = settings.local_llm_max_output_tokens
+    # The cloud providers' (API key, model, base URL).
+    cloud: dict[str, tuple[str | None, str, str | None]] = {
+        "openai": (settings.openai_api_key, settings.openai_model, settings.openai_base_url),
+        "gemini": (settings.gemini_api_key, settings.gemini_model, settings.gemini_base_url),
+    }
     out: list[ProviderConfig] = []
     for name in settings.provider_order:
+        api_key, model, base_url = cloud.get(name, (None, "", None))
         if name == "local" and settings.local_llm_enabled and settings.local_llm_base_url:
             base, *more = split_base_urls(settings.local_llm_base_url)
             out.append(
@@ -100,36 +113,16 @@ def configs_from_settings(settings: Any) -> list[ProviderConfig]:
                     model=settings.local_llm_model,
                     base_url=base,
                     api_key=settings.local_llm_api_key or "not-needed",
-                    timeout_s=settings.local_llm_timeout_ms / 1000,
-                    max_output_tokens=settings.local_llm_max_output_tokens,
+                    timeout_s=timeout_s,
+                    max_output_tokens=max_tokens,
                     response_format=settings.local_llm_response_format,
                     extra_body={"chat_template_kwargs": {"enable_thinking": False}},
                     health_url=health_url_for(base),
                     extra_base_urls=tuple(more),
                 )
             )
-        elif name == "openai" and settings.openai_api_key:
-            out.append(
-                ProviderConfig(
-                    name="openai",
-                    model=settings.openai_model,
-                    base_url=settings.openai_base_url,
-                    api_key=settings.openai_api_key,
-                    timeout_s=settings.local_llm_timeout_ms / 1000,
-                    max_output_tokens=settings.local_llm_max_output_tokens,
-                )
-            )
-        elif name == "gemini" and settings.gemini_api_key:
-            out.append(
-                ProviderConfig(
-                    name="gemini",
-                    model=settings.gemini_model,
-                    base_url=settings.gemini_base_url,
-                    api_key=settings.gemini_api_key,
-                    timeout_s=settings.local_llm_timeout_ms / 1000,
-                    max_output_tokens=settings.local_llm_max_output_tokens,
-                )
-            )
+        elif api_key:
+            out.append(ProviderConfig(name, model, base_url, api_key, timeout_s, max_tokens))
     return out
 
 
@@ -171,7 +164,7 @@ class ProviderChain:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ProviderChain:
+    def from_settings(cls, settings: Settings) -> ProviderChain:
         return cls(configs_from_settings(settings), cooldown_seconds=settings.provider_cooldown_seconds)
 
     @property
@@ -193,7 +186,7 @@ class ProviderChain:
         except httpx2.HTTPError as exc:
             log.warning(
                 "provider_unhealthy",
-                extra={"provider": name, "endpoint": ep.label, "error": str(exc)[:200]},
+                extra={"provider": name, "endpoint": ep.label, "error": log_text(exc)},
             )
             return False
         # A server without a /health route (404) is up; 5xx means loading or broken.
@@ -275,13 +268,13 @@ class ProviderChain:
             outcome, error = "timeout", f"no answer within {cfg.timeout_s:g}s"
             raise ProviderError(cfg.name, "timeout", error) from exc
         except openai.APIConnectionError as exc:
-            outcome, error = "connection", str(exc)[:300]
+            outcome, error = "connection", str(exc)[:ERROR_TEXT_CHARS]
             raise ProviderError(cfg.name, "connection", error) from exc
         except openai.APIStatusError as exc:
-            outcome, error = "http_error", f"HTTP {exc.status_code}: {str(exc)[:300]}"
+            outcome, error = "http_error", f"HTTP {exc.status_code}: {str(exc)[:ERROR_TEXT_CHARS]}"
             raise ProviderError(cfg.name, "http_error", error) from exc
         except openai.OpenAIError as exc:  # e.g. a response the SDK itself cannot read
-            outcome, error = "api_error", f"{type(exc).__name__}: {str(exc)[:300]}"
+            outcome, error = "api_error", f"{type(exc).__name__}: {str(exc)[:ERROR_TEXT_CHARS]}"
             raise ProviderError(cfg.name, "api_error", error) from exc
         finally:
             elapsed = time.perf_counter() - started
@@ -340,7 +333,7 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
-def _parse(name: str, resp: Any, validate: Callable[[Any], T]) -> tuple[T, tuple[int, int]]:
+def _parse(name: str, resp: ChatCompletion, validate: Callable[[Any], T]) -> tuple[T, tuple[int, int]]:
     if not getattr(resp, "choices", None):
         raise ProviderError(name, "invalid", "answer has no choices")
     choice = resp.choices[0]
@@ -351,11 +344,13 @@ def _parse(name: str, resp: Any, validate: Callable[[Any], T]) -> tuple[T, tuple
     try:
         data = json.loads(content)
     except json.JSONDecodeError as exc:
-        raise ProviderError(name, "invalid", f"answer is not JSON ({exc.msg}): {content[:120]!r}") from None
+        raise ProviderError(
+            name, "invalid", f"answer is not JSON ({exc.msg}): {content[:ANSWER_QUOTE_CHARS]!r}"
+        ) from None
     try:
         value = validate(data)
     except (ValueError, ValidationError, TypeError) as exc:
-        raise ProviderError(name, "invalid", str(exc)[:300]) from None
+        raise ProviderError(name, "invalid", str(exc)[:ERROR_TEXT_CHARS]) from None
     usage = resp.usage
     tokens = (int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)) if usage else (0, 0)
     return value, tokens

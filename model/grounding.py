@@ -24,6 +24,7 @@ from rapidfuzz import fuzz
 from model.ingredient_types import IngredientAnswer
 from model.quantities import canonical_unit
 from model.rules import fold_accents, tidy_model_name
+from model.schemas import QUOTE_CHARS
 from model.vocabulary import COUNT_UNITS, NUMBER_WORDS, PREPARATION_WORDS
 from model.words import singular
 
@@ -66,7 +67,7 @@ def ungrounded_name_reason(text: str, name: str, rules: IngredientAnswer) -> str
         return f"name {name!r} has no food word"
     line_words = _food_words(text) | _food_words(rules.canonical_name or "")
     if not any(_close(w, v) for w in name_words for v in line_words):
-        return f"name {name!r} is not about {text[:60]!r}"
+        return f"name {name!r} is not about {text[:QUOTE_CHARS]!r}"
     return None
 
 
@@ -105,8 +106,8 @@ def ungrounded_menu_reason(result: dict[str, object], ocr_text: str) -> str | No
             words = _menu_words(name)
             found = [w for w in words if any(_close(w, v) for v in text_words)]
             if not words or len(found) * 2 < len(words):  # most of its words must be there
-                return f"item {name[:60]!r} is not in the OCR text"
+                return f"item {name[:QUOTE_CHARS]!r} is not in the OCR text"
             price = item.get("price")
             if isinstance(price, int | float) and not any(abs(price - p) < 0.005 for p in prices):
-                return f"price {price:g} of {name[:40]!r} is not in the OCR text"
+                return f"price {price:g} of {name[:QUOTE_CHARS]!r} is not in the OCR text"
     return None

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
 
-Status = Literal["resolved", "rejected", "failed"]
+from core.resolution import Resolution, Status
+
+__all__ = ["MAX_KEY_CHARS", "IngredientAnswer", "IngredientQuery", "Status", "normalize_name"]
 
 # Longer keys are hashed: the key is the canonical-cache primary key, and btree index entries
 # have a size limit (a 10 kB junk string must not break the cache write).
 MAX_KEY_CHARS = 200
+# The most of an error a failed answer carries as its reason (it becomes the row's last_error).
+REASON_CHARS = 1000
 
 
 def normalize_name(text: str | None) -> str:
@@ -36,12 +39,23 @@ class IngredientQuery:
 
 
 @dataclass(frozen=True)
-class IngredientAnswer:
+class IngredientAnswer(Resolution):
+    """The answer to one query: what is stored (core.resolution.Resolution) and the query's key."""
+
     key: str
-    status: Status
-    canonical_name: str | None
-    quantity: float | None
-    unit: str | None
-    confidence: float  # 0..1
-    provider: str  # "local" | "openai" | "gemini" | "rules"
-    reason: str | None  # why rejected / the error when failed
+
+    @classmethod
+    def rejected(cls, key: str, reason: str | None, provider: str) -> IngredientAnswer:
+        """Not an ingredient: terminal, with the reason."""
+        return cls(
+            key=key, status="rejected", canonical_name=None, quantity=None, unit=None,
+            confidence=1.0, provider=provider, reason=reason,
+        )  # fmt: skip
+
+    @classmethod
+    def failed(cls, key: str, error: str) -> IngredientAnswer:
+        """Nothing answered: the row is tried again (the error is kept, shortened)."""
+        return cls(
+            key=key, status="failed", canonical_name=None, quantity=None, unit=None,
+            confidence=0.0, provider="none", reason=error[:REASON_CHARS],
+        )  # fmt: skip

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from core.errors import ProviderError
+from core.settings import Settings
 from model import metrics
 from model.chain import JsonRequest, Provider, ProviderChain
 from model.grounding import ungrounded_name_reason
@@ -31,6 +31,7 @@ from model.ingredient_types import IngredientAnswer, IngredientQuery, normalize_
 from model.prompts import INGREDIENT_SYSTEM, PROMPT_VERSION, ingredient_user_message
 from model.quantities import parse_amount
 from model.rules import (
+    MAX_INPUT_CHARS,
     NEAR_SPELLING_CONFIDENCE,
     NON_FOOD_REASON,
     RULES_VERSION,
@@ -40,6 +41,7 @@ from model.rules import (
 )
 from model.schemas import (
     INGREDIENT_SCHEMA_NAME,
+    QUOTE_CHARS,
     InvalidAnswer,
     ingredient_schema,
     validate_ingredient_names,
@@ -60,12 +62,14 @@ log = logging.getLogger(__name__)
 OUTPUT_TOKENS_PER_ITEM = 12
 OUTPUT_TOKENS_OVERHEAD = 8
 PROMPT_TOKENS_PER_ITEM = 4  # the quotes and comma around a line in the JSON array
-# Where the rules are unsure of the name: a near-spelling match (0.7: the rules put a vocabulary
-# word the line does not spell; ~61 % right on the labelled data) or no name at all. There the
-# model's name is taken. Everywhere else the rules' name stands: an exact entry (0.95), a synonym
-# (0.92), a known tail (0.8), a pair (0.75), and a phrase the vocabulary does not know (0.5): that
+# Where the rules are unsure of the name: a near-spelling match (NEAR_SPELLING_CONFIDENCE: the
+# rules put a vocabulary word the line does not spell; ~61 % right on the labelled data) or no
+# name at all. There the model's name is taken, at this confidence. Everywhere else on the rules'
+# ladder (model/rules.py) their name stands, down to a phrase the vocabulary does not know: that
 # is the line's own words, ~99 % right, and a model replacing it measured worse (BENCHMARKS.md).
 MODEL_NAME_CONFIDENCE = 0.85
+# A name only the model found (the rules rejected the line for want of one, not as non-food).
+MODEL_ONLY_NAME_CONFIDENCE = 0.6
 
 
 @dataclass
@@ -89,7 +93,7 @@ class IngredientResolver:
         self.usage = ModelUsage()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> IngredientResolver:
+    def from_settings(cls, settings: Settings) -> IngredientResolver:
         return cls(
             ProviderChain.from_settings(settings),
             use_rules="rules" in settings.provider_order,
@@ -102,7 +106,7 @@ class IngredientResolver:
 
     def estimate_tokens(self, q: IngredientQuery) -> int:
         """Prompt plus answer tokens this query adds to a batched request (for chunking)."""
-        chars = min(len(q.text), 300)
+        chars = min(len(q.text), MAX_INPUT_CHARS)  # a longer line is junk: no model sees it
         return chars // 4 + PROMPT_TOKENS_PER_ITEM + OUTPUT_TOKENS_PER_ITEM
 
     def needs_model(self, rules: IngredientAnswer, text: str) -> bool:
@@ -113,7 +117,7 @@ class IngredientResolver:
         return not (self.skip_confident and self.use_rules and not rules_unsure(rules))
 
     def resolve(self, queries: Sequence[IngredientQuery]) -> list[IngredientAnswer]:
-        rules = [_with_key(resolve_with_rules(q.text, q.raw_unit), q.key) for q in queries]
+        rules = [replace(resolve_with_rules(q.text, q.raw_unit), key=q.key) for q in queries]
         answers: dict[int, IngredientAnswer] = {}
         pending: list[int] = []
         for i, q in enumerate(queries):
@@ -131,12 +135,7 @@ class IngredientResolver:
             pending, error = self._resolve_with(provider, queries, rules, pending, answers)
             last_error = error or last_error
         for i in pending:
-            if self.use_rules:
-                answers[i] = rules[i]
-            else:
-                answers[i] = IngredientAnswer(
-                    queries[i].key, "failed", None, None, None, 0.0, "none", last_error[:500]
-                )
+            answers[i] = rules[i] if self.use_rules else IngredientAnswer.failed(queries[i].key, last_error)
         out = [answers[i] for i in range(len(queries))]
         for a in out:
             metrics.INGREDIENT_ANSWERS.labels(a.provider, a.status).inc()
@@ -206,7 +205,9 @@ def validate_names(
     names = validate_ingredient_names(data, len(chunk))
     for i, (q, rule, name) in enumerate(zip(chunk, rules, names, strict=True)):
         if name is None and rule.status == "resolved":
-            raise InvalidAnswer(f"item {i}: answered not food, but the rules read food in {q.text[:60]!r}")
+            raise InvalidAnswer(
+                f"item {i}: answered not food, but the rules read food in {q.text[:QUOTE_CHARS]!r}"
+            )
         if name is not None:
             reason = ungrounded_name_reason(q.text, name, rule)
             if reason is not None:
@@ -217,32 +218,28 @@ def validate_names(
 def merge(q: IngredientQuery, rules: IngredientAnswer, name: str | None, provider: str) -> IngredientAnswer:
     """One line's answer from the rules' reading and a validated model name (None: not food)."""
     if name is None:  # validated: the rules found no food either
-        return IngredientAnswer(q.key, "rejected", None, None, None, 1.0, provider, rules.reason)
+        return IngredientAnswer.rejected(q.key, rules.reason, provider)
     if rules.status == "rejected":
         if (rules.reason or "").startswith(NON_FOOD_REASON):
             return rules  # a named non-food thing ("paper towels") stays refused, whoever says food
         amount = parse_amount(q.text)  # the rules found no name; the model did
         return IngredientAnswer(
-            q.key, "resolved", tidy_model_name(name), amount.quantity, amount.unit, 0.6, provider, None
+            key=q.key,
+            status="resolved",
+            canonical_name=tidy_model_name(name),
+            quantity=amount.quantity,
+            unit=amount.unit,
+            confidence=MODEL_ONLY_NAME_CONFIDENCE,
+            provider=provider,
+            reason=None,
         )
-    canonical: str | None = rules.canonical_name
-    confidence = rules.confidence
     if rules_unsure(rules):
-        canonical, confidence = tidy_model_name(name), MODEL_NAME_CONFIDENCE
-    return IngredientAnswer(
-        q.key, "resolved", canonical, rules.quantity, rules.unit, confidence, provider, None
-    )
+        return replace(
+            rules, canonical_name=tidy_model_name(name), confidence=MODEL_NAME_CONFIDENCE, provider=provider
+        )
+    return replace(rules, provider=provider)
 
 
 def rules_unsure(rules: IngredientAnswer) -> bool:
     """The rules found no name, or only a near spelling of one: the model's name is wanted."""
     return rules.status == "rejected" or rules.confidence == NEAR_SPELLING_CONFIDENCE
-
-
-def _with_key(answer: IngredientAnswer, key: str) -> IngredientAnswer:
-    if answer.key == key:
-        return answer
-    return IngredientAnswer(
-        key, answer.status, answer.canonical_name, answer.quantity, answer.unit, answer.confidence,
-        answer.provider, answer.reason,
-    )  # fmt: skip

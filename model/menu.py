@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ProviderError
+from core.logging import log_text
+from core.settings import Settings
 from model.chain import JsonRequest, ProviderChain
 from model.grounding import ungrounded_menu_reason
 from model.menu_parser import Line, parse_menu
@@ -161,7 +163,7 @@ class MenuStructurer:
         self.max_tokens = max_tokens
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MenuStructurer:
+    def from_settings(cls, settings: Settings) -> MenuStructurer:
         return cls(
             ProviderChain.from_settings(settings), max_tokens=max(4000, settings.local_llm_max_output_tokens)
         )
@@ -180,7 +182,7 @@ class MenuStructurer:
                     request, lambda data: validate_grounded_menu(data, ocr)
                 )
             except ProviderError as exc:
-                log.warning("menu_llm_failed", extra={"error": str(exc)[:500]})
+                log.warning("menu_llm_failed", extra={"error": log_text(exc)})
             else:
                 usage = {
                     "provider": call.provider,

@@ -36,10 +36,21 @@ from model.words import singular
 RULES_VERSION = "rules-v4"  # bump when answers change: cached rules answers are keyed on it
 MAX_INPUT_CHARS = 300  # real ingredient lines are under ~200 characters
 MAX_NAME_WORDS = 8
-NON_FOOD_REASON = "not a food item"
-# The confidence of a name found by near spelling: the one step where the rules put a different
-# word than the line's ("floour" -> flour, but also "broccolini" -> broccoli).
-NEAR_SPELLING_CONFIDENCE = 0.7  # how a rejection for a named non-food thing starts
+NON_FOOD_REASON = "not a food item"  # how a rejection for a named non-food thing starts
+
+# The confidence ladder: how sure the rules are of a name, by how they found it.
+EXACT_CONFIDENCE = 0.95  # the phrase is a vocabulary entry
+SYNONYM_CONFIDENCE = 0.92  # a synonym of one ("scallions" -> green onion, "pork mince" -> ground pork)
+TAIL_CONFIDENCE = 0.8  # the longest known tail of the phrase ("smoked trout" -> trout)
+PAIR_CONFIDENCE = 0.75  # "salt and pepper": two known names, each found at TAIL_CONFIDENCE or better
+# A name found by near spelling: the one step where the rules put a different word than the
+# line's ("floour" -> flour, but also "broccolini" -> broccoli).
+NEAR_SPELLING_CONFIDENCE = 0.7
+UNKNOWN_PHRASE_CONFIDENCE = 0.5  # a phrase the vocabulary does not know: the line's own words
+# rapidfuzz ratio cut-offs: a near spelling of a vocabulary entry, and of a non-food thing
+# (closer, so that "batter" is not "battery").
+NEAR_SPELLING_CUTOFF = 88
+NON_FOOD_SPELLING_CUTOFF = 95
 
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:lt|gt|amp|quot|#\d+);")
 _SQL = re.compile(
@@ -318,8 +329,8 @@ def _canonical_pair(name: str) -> tuple[str, float]:
     """ "salt and pepper" stays a pair when both halves are known ingredients."""
     if " and " in name and singular(name) not in CANONICAL:
         parts = [canonicalize(p.strip()) for p in name.split(" and ", 1)]
-        if all(conf >= 0.8 for _, conf in parts):
-            return " and ".join(p for p, _ in parts), 0.75
+        if all(conf >= TAIL_CONFIDENCE for _, conf in parts):
+            return " and ".join(p for p, _ in parts), PAIR_CONFIDENCE
     return canonicalize(name)
 
 
@@ -329,23 +340,23 @@ def canonicalize(phrase: str) -> tuple[str, float]:
     forms = [singular(phrase), phrase]
     for form in forms:
         if form in SYNONYMS:
-            return SYNONYMS[form], 0.92
+            return SYNONYMS[form], SYNONYM_CONFIDENCE
         if form in CANONICAL:
-            return form, 0.95
+            return form, EXACT_CONFIDENCE
     words = forms[0].split()
     if len(words) >= 2 and " ".join(words[1:]) in MINCE_WORDS and f"ground {words[0]}" in CANONICAL:
-        return f"ground {words[0]}", 0.92  # "pork mince" is ground pork, not the bare "mince"
+        return f"ground {words[0]}", SYNONYM_CONFIDENCE  # "pork mince" is ground pork, not the bare "mince"
     for start in range(1, len(words)):  # longest known tail: "smoked trout" -> "trout"
         tail = " ".join(words[start:])
         if tail in SYNONYMS:
-            return SYNONYMS[tail], 0.8
+            return SYNONYMS[tail], TAIL_CONFIDENCE
         if tail in CANONICAL:
-            return tail, 0.8
-    match = process.extractOne(forms[0], _VOCABULARY, scorer=fuzz.ratio, score_cutoff=88)
+            return tail, TAIL_CONFIDENCE
+    match = process.extractOne(forms[0], _VOCABULARY, scorer=fuzz.ratio, score_cutoff=NEAR_SPELLING_CUTOFF)
     if match is not None:
         found = match[0]
         return SYNONYMS.get(found, found), NEAR_SPELLING_CONFIDENCE
-    return forms[0], 0.5
+    return forms[0], UNKNOWN_PHRASE_CONFIDENCE
 
 
 _VOCABULARY: tuple[str, ...] = tuple(sorted(CANONICAL | set(SYNONYMS)))
@@ -360,19 +371,10 @@ def _non_food(phrase: str) -> str | None:
         part = " ".join(words[len(words) - size :])
         if part in NON_FOOD and part not in CANONICAL:
             return part
-    # Misspellings of a non-food item; close enough that "batter" is not "battery".
-    match = process.extractOne(name, NON_FOOD, scorer=fuzz.ratio, score_cutoff=95)
+    # Misspellings of a non-food item.
+    match = process.extractOne(name, NON_FOOD, scorer=fuzz.ratio, score_cutoff=NON_FOOD_SPELLING_CUTOFF)
     return match[0] if match is not None else None
 
 
 def _rejected(key: str, reason: str) -> IngredientAnswer:
-    return IngredientAnswer(
-        key=key,
-        status="rejected",
-        canonical_name=None,
-        quantity=None,
-        unit=None,
-        confidence=1.0,
-        provider="rules",
-        reason=reason,
-    )
+    return IngredientAnswer.rejected(key, reason, provider="rules")

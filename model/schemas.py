@@ -14,6 +14,8 @@ from typing import Any
 
 INGREDIENT_SCHEMA_NAME = "ingredient_names"
 MAX_NAME_CHARS = 80
+# How much of a line or a name the reason an answer is invalid quotes.
+QUOTE_CHARS = 60
 
 _NAME_CHARS = re.compile(r"^[\w' ,&()./%+-]+$")
 
@@ -57,6 +59,8 @@ def validate_ingredient_names(data: Any, count: int) -> list[str | None]:
         if len(name) > MAX_NAME_CHARS:
             raise InvalidAnswer(f"names[{i}]: name longer than {MAX_NAME_CHARS} characters")
         if not _NAME_CHARS.match(name):
-            raise InvalidAnswer(f"names[{i}]: name has characters a food name does not: {name[:40]!r}")
+            raise InvalidAnswer(
+                f"names[{i}]: name has characters a food name does not: {name[:QUOTE_CHARS]!r}"
+            )
         out.append(name)
     return out

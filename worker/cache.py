@@ -9,6 +9,7 @@ from the cache for ever (the resolver already refuses such answers; this is the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import sqlalchemy as sa
 
@@ -30,24 +31,10 @@ def lookup(
     wanted = sorted({k for k in keys if cacheable(k)})
     if not wanted:
         return {}
-    records = cache_store.read(conn, wanted, model=model, prompt_version=prompt_version)
-    if records:
-        hits = sorted(r["normalized_name"] for r in records)
-        cache_store.touch(conn, hits, model=model, prompt_version=prompt_version)
-    out: dict[str, IngredientAnswer] = {}
-    for rec in records:
-        key = rec["normalized_name"]
-        out[key] = IngredientAnswer(
-            key=key,
-            status=rec["status"],
-            canonical_name=rec["canonical_name"],
-            quantity=None if rec["resolved_quantity"] is None else float(rec["resolved_quantity"]),
-            unit=rec["resolved_unit"],
-            confidence=float(rec["confidence"] or 0.0),
-            provider=rec["provider"] or "cache",
-            reason=rec["reason"],
-        )
-    return out
+    found = cache_store.read(conn, wanted, model=model, prompt_version=prompt_version)
+    if found:
+        cache_store.touch(conn, sorted(found), model=model, prompt_version=prompt_version)
+    return {key: IngredientAnswer(key=key, **asdict(answer)) for key, answer in found.items()}
 
 
 def store(
@@ -60,26 +47,17 @@ def store(
     the local model's once it is back.
     """
     producer = model.split(":", 1)[0]
-    rows = [
-        {
-            "normalized_name": key,
-            "status": a.status,
-            "canonical_name": a.canonical_name,
-            "resolved_unit": a.unit,
-            "resolved_quantity": a.quantity,
-            "confidence": a.confidence,
-            "provider": a.provider,
-            "reason": a.reason,
-        }
+    settled = [
+        (key, a)
         for key, a in sorted(answers.items())
         if a.status in ("resolved", "rejected")
         and cacheable(key)
         and a.provider == producer
         and (a.status == "resolved" or rules_reject(key))
     ]
-    if rows:
-        cache_store.store(conn, rows, model=model, prompt_version=prompt_version)
-    return len(rows)
+    if settled:
+        cache_store.store(conn, settled, model=model, prompt_version=prompt_version)
+    return len(settled)
 
 
 def rules_reject(key: str) -> bool:

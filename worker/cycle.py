@@ -34,28 +34,21 @@ from .chunking import group_by_key, split_by_budget
 from .context import WorkerContext
 from .fleet import Fleet
 from .payload import ChunkPayload, shadow_row
-from .tasks import Resolver, group_key, query_for
+from .tasks import Resolver, RowCounts, group_key, query_for
 
 log = logging.getLogger(__name__)
 
 REQUEUE_LIMIT = 10_000
 
 
-@dataclass
-class CycleReport:
+@dataclass(kw_only=True)
+class CycleReport(RowCounts):
     trigger: str
     dry_run: bool
     requeued: int = 0
     limit: int = 0
     claimed: int = 0
     chunks: int = 0
-    resolved: int = 0
-    rejected: int = 0
-    failed: int = 0
-    lease_lost: int = 0
-    distinct: int = 0
-    cache_hits: int = 0
-    model_queries: int = 0
     enqueue_errors: int = 0
     pending_after: int = 0
     live_workers: int | None = None
@@ -180,13 +173,7 @@ class CycleRunner:
             return
         report.chunks += 1
         if outcome is not None:
-            report.resolved += outcome.resolved
-            report.rejected += outcome.rejected
-            report.failed += outcome.failed
-            report.lease_lost += outcome.lease_lost
-            report.distinct += outcome.distinct
-            report.cache_hits += outcome.cache_hits
-            report.model_queries += outcome.model_queries
+            report.add(outcome)
             report.chunk_latencies.append(outcome.elapsed_ms)
 
     def _reenqueue_menus(self) -> int | None:

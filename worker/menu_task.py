@@ -22,8 +22,9 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from core import jobs, menu_jobs
-from core.errors import DatabaseError, InvalidInput, LeaseLost
+from core.errors import DatabaseError, InvalidInput
 from core.fetch import SafeFetcher, policy_allowing
+from core.logging import log_text
 from model.menu import MenuStructurer
 from model.ocr import ocr_image
 from worker.context import WorkerContext, get_context
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # transient failures inside a job: database blips
+HASH_SHOWN_CHARS = 12  # how much of an image's hash a message shows
 QUEUED_GRACE_SECONDS = 30  # a queued job younger than this may still be on its way to RQ
 LIVE_RQ_STATES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
 
@@ -53,7 +55,7 @@ def with_retries(what: str, fn: Callable[[], T], delays: tuple[float, ...] = RET
         except DatabaseError as exc:
             if delay is None:
                 raise
-            log.warning("menu_transient_retry", extra={"step": what, "error": str(exc)[:300], "delay": delay})
+            log.warning("menu_transient_retry", extra={"step": what, "error": log_text(exc), "delay": delay})
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -89,11 +91,12 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
             timeout=settings.menu_ocr_timeout_seconds,
         )
         # The model step may take a while (timeouts, fallbacks): a fresh lease for it.
-        with_retries(
+        if not with_retries(
             "extend_lease", lambda: menu_jobs.extend_lease(ctx.engine, job, settings.queue_lease_seconds)
-        )
+        ):
+            return {"job_id": job_id, "status": "lease_lost"}
         extraction = structurer(ctx).structure(ocr)
-        with_retries(
+        if not with_retries(
             "complete",
             lambda: menu_jobs.complete(
                 ctx.engine,
@@ -103,12 +106,11 @@ def run_menu_job(job_id: str) -> dict[str, Any]:
                 token_usage=extraction.token_usage,
                 processing_ms=elapsed_ms(),
             ),
-        )
-    except LeaseLost:
-        return {"job_id": job_id, "status": "lease_lost"}
+        ):
+            return {"job_id": job_id, "status": "lease_lost"}
     except InvalidInput as exc:
         reason = str(exc)
-        log.warning("menu_job_rejected", extra={"job_id": job_id, "error": reason[:300]})
+        log.warning("menu_job_rejected", extra={"job_id": job_id, "error": log_text(reason)})
         with_retries("fail", lambda: menu_jobs.fail(ctx.engine, job, reason, elapsed_ms()))
         return {"job_id": job_id, "status": "failed", "error": reason}
     except Exception as exc:  # nothing may crash the worker: the job fails with the reason
@@ -137,7 +139,9 @@ def job_image(ctx: WorkerContext, job: menu_jobs.ClaimedJob) -> bytes:
         if image is not None:
             return image
     if not job.image_url:
-        raise InvalidInput(f"the image {(job.image_hash or '')[:12]}… is missing from menu_images")
+        raise InvalidInput(
+            f"the image {(job.image_hash or '')[:HASH_SHOWN_CHARS]}… is missing from menu_images"
+        )
     s = ctx.settings
     fetcher = SafeFetcher(
         max_bytes=s.menu_max_image_bytes,

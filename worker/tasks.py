@@ -14,13 +14,13 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from core import db, queue, shadow_store
-from core.queue import ClaimedRow, Resolution
+from core.queue import ClaimedRow
 from core.settings import Settings
 from core.stats import percentile
 from model.ingredients import PROMPT_VERSION, IngredientAnswer, IngredientQuery, IngredientResolver
@@ -67,16 +67,26 @@ def group_key(row: ClaimedRow) -> str:
 
 
 @dataclass
-class ChunkOutcome:
-    rows: int = 0
+class RowCounts:
+    """What became of a chunk's rows; a dispatch cycle adds up its chunks' (worker/cycle.py)."""
+
     resolved: int = 0
     rejected: int = 0
     failed: int = 0
     lease_lost: int = 0
-    released: int = 0
-    distinct: int = 0
+    distinct: int = 0  # distinct names among the rows
     cache_hits: int = 0
     model_queries: int = 0
+
+    def add(self, other: RowCounts) -> None:
+        for f in fields(RowCounts):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class ChunkOutcome(RowCounts):
+    rows: int = 0
+    released: int = 0
     model_ms: float = 0.0
     lag_p50_ms: float | None = None
     lag_p95_ms: float | None = None
@@ -119,10 +129,7 @@ class ChunkRunner:
     def _still_owned(self, rows: list[ClaimedRow], out: ChunkOutcome) -> list[ClaimedRow]:
         """The fence at start: renew the lease of rows this claim still owns, drop the rest."""
         with db.transaction(self.engine) as conn:
-            owned = queue.extend_lease(conn, rows, self.settings.queue_lease_seconds)
-        for row in rows:
-            if row.id not in owned:
-                log.warning("lease_lost", extra={"op": "start", "row_id": row.id, "attempt": row.attempt})
+            owned = queue.extend_lease(conn, rows, self.settings.queue_lease_seconds, op="start")
         out.lease_lost += len(rows) - len(owned)
         return [r for r in rows if r.id in owned]
 
@@ -153,8 +160,8 @@ class ChunkRunner:
             fresh = {g.key: a for g, a in zip(misses, results, strict=True)}
         except Exception as exc:  # a chain failure must fail rows, never kill the worker
             log.exception("chunk_resolve_error", extra={"queries": len(queries)})
-            reason = f"resolver error: {type(exc).__name__}: {exc}"[:1000]
-            fresh = {g.key: _failed(g.key, reason) for g in misses}
+            reason = f"resolver error: {type(exc).__name__}: {exc}"
+            fresh = {g.key: IngredientAnswer.failed(g.key, reason) for g in misses}
         out.model_ms = round((time.monotonic() - asked) * 1000, 1)
         if self.settings.ingredient_cache_enabled:
             with db.transaction(self.engine) as conn:
@@ -163,14 +170,14 @@ class ChunkRunner:
         return answers
 
     def _write(self, rows: list[ClaimedRow], answers: dict[str, IngredientAnswer], out: ChunkOutcome) -> None:
-        done: list[tuple[ClaimedRow, Resolution]] = []
+        done: list[tuple[ClaimedRow, IngredientAnswer]] = []
         rejected: list[tuple[ClaimedRow, str, str]] = []
         failed: list[tuple[ClaimedRow, str]] = []
         for row in rows:
             a = answers[group_key(row)]
             out.providers[a.provider] = out.providers.get(a.provider, 0) + 1
             if a.status == "resolved" and a.canonical_name:
-                done.append((row, Resolution(a.canonical_name, a.unit, a.quantity, a.confidence, a.provider)))
+                done.append((row, a))
             elif a.status == "rejected":
                 rejected.append((row, a.reason or "rejected", a.provider))
             else:
@@ -186,24 +193,15 @@ class ChunkRunner:
         self, rows: list[ClaimedRow], answers: dict[str, IngredientAnswer], started: float
     ) -> None:
         latency_ms = int((time.monotonic() - started) * 1000)
-        shadow = [
-            {
-                "queue_id": row.id,
-                "attempt": row.attempt,
-                "status": a.status,
-                "canonical_name": a.canonical_name,
-                "resolved_unit": a.unit,
-                "resolved_quantity": a.quantity,
-                "confidence": a.confidence,
-                "provider": a.provider,
-                "reason": a.reason,
-                "latency_ms": latency_ms,
-            }
-            for row in rows
-            for a in (answers[group_key(row)],)
-        ]
+        shadow = [(row, answers[group_key(row)]) for row in rows]
         with db.transaction(self.engine) as conn:
-            shadow_store.insert(conn, shadow, model=self.resolver.model_id, prompt_version=PROMPT_VERSION)
+            shadow_store.insert(
+                conn,
+                shadow,
+                latency_ms=latency_ms,
+                model=self.resolver.model_id,
+                prompt_version=PROMPT_VERSION,
+            )
 
 
 class LeaseKeeper:
@@ -235,26 +233,11 @@ class LeaseKeeper:
         while self.rows and not self._done.wait(interval):
             try:
                 with db.transaction(self.engine) as conn:
-                    owned = queue.extend_lease(conn, self.rows, self.lease_seconds)
+                    owned = queue.extend_lease(conn, self.rows, self.lease_seconds, op="renew")
             except Exception:
                 log.warning("lease_renew_error", exc_info=True)
                 continue
-            if len(owned) < len(self.rows):
-                log.warning("lease_lost", extra={"op": "renew", "rows": len(self.rows) - len(owned)})
             self.rows = [r for r in self.rows if r.id in owned]
-
-
-def _failed(key: str, reason: str) -> IngredientAnswer:
-    return IngredientAnswer(
-        key=key,
-        status="failed",
-        canonical_name=None,
-        quantity=None,
-        unit=None,
-        confidence=0.0,
-        provider="none",
-        reason=reason,
-    )
 
 
 _resolver: tuple[int, IngredientResolver] | None = None

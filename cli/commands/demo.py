@@ -15,10 +15,12 @@ from importlib import resources
 from typing import Any
 
 import redis
+import sqlalchemy as sa
 
+from cli.common import load_settings
 from core import jobs, menu_jobs, queue
 from core.db import create_engine, transaction
-from core.logging import configure_logging
+from core.fetch import ImageData
 from core.settings import Settings
 
 # A fixed demo user, so `sous token --user` can mint a JWT that sees the demo menu job.
@@ -38,9 +40,9 @@ def demo_rows() -> list[dict[str, str]]:
     return [{"raw_name": n, "source": "scraper" if i % 2 == 0 else "recipe"} for i, n in enumerate(names)]
 
 
-def submit_menu(engine: Any, settings: Settings) -> str:
+def submit_menu(engine: sa.Engine, settings: Settings) -> str:
     image = resources.files("devtools.demo").joinpath("menu.jpg").read_bytes()
-    sub = menu_jobs.submit(engine, DEMO_USER, menu_jobs.ImageData(image, "image/jpeg", None), force=True)
+    sub = menu_jobs.submit(engine, DEMO_USER, ImageData(image, "image/jpeg", None), force=True)
     job_id = str(sub.job["id"])
     if sub.created and settings.redis_url:
         client = redis.Redis.from_url(settings.redis_url)
@@ -50,8 +52,7 @@ def submit_menu(engine: Any, settings: Settings) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
+    settings = load_settings()
     assert settings.database_url is not None
     engine = create_engine(settings.database_url, pool_size=1)
     with transaction(engine) as conn:

@@ -10,9 +10,7 @@ import argparse
 import json
 import time
 
-from core.db import create_engine
-from core.logging import configure_logging
-from core.settings import Settings
+from cli.common import engine_for, load_settings
 from model.ingredients import IngredientResolver
 from worker.cycle import CycleRunner
 from worker.fleet import InlineFleet
@@ -27,11 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
-    assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=2, app_name="sous-drain")
-    try:
+    settings = load_settings()
+    with engine_for(settings, "sous-drain", pool_size=2) as engine:
         resolver = IngredientResolver.from_settings(settings)
         runner = CycleRunner(engine, settings, resolver, InlineFleet(ChunkRunner(engine, settings, resolver)))
         max_cycles = args.max_cycles or settings.queue_max_cycles
@@ -46,6 +41,4 @@ def run(args: argparse.Namespace) -> int:
             if settings.queue_batch_delay_seconds:
                 time.sleep(settings.queue_batch_delay_seconds)
         print(json.dumps({"dry_run": settings.dry_run, **totals}))
-    finally:
-        engine.dispose()
     return 0

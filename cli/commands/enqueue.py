@@ -9,11 +9,10 @@ import json
 import sys
 from pathlib import Path
 
+from cli.common import engine_for, load_settings
 from core import queue
-from core.db import create_engine, transaction
+from core.db import transaction
 from core.errors import InvalidInput
-from core.logging import configure_logging
-from core.settings import Settings
 
 MAX_ROWS = 100_000
 
@@ -75,16 +74,10 @@ def read_names(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     names = read_names(args)
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
-    assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1, app_name="sous-enqueue")
+    settings = load_settings()
     rows = [{"raw_name": n, "source": args.source, "raw_unit": args.unit} for n in names]
-    try:
-        with transaction(engine) as conn:
-            ids = queue.insert_rows(conn, rows)
-    finally:
-        engine.dispose()
+    with engine_for(settings, "sous-enqueue") as engine, transaction(engine) as conn:
+        ids = queue.insert_rows(conn, rows)
     if args.json:
         print(json.dumps({"ids": ids}))
     else:

@@ -8,12 +8,11 @@ import sys
 import psycopg
 from sqlalchemy import exc as sa_exc
 
+from cli.common import load_settings
 from core import migrate
 from core.adoption.apply import AdoptionRefused
 from core.adoption.plan import Plan
 from core.errors import DatabaseError
-from core.logging import configure_logging
-from core.settings import Settings
 
 EXIT_REFUSED = 2
 
@@ -43,8 +42,7 @@ def refuse(problems: list[str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
+    settings = load_settings()
     # Migrations need a session (DDL, one long transaction): the direct/session URL when given.
     url = settings.database_listen_url or settings.database_url
     assert url is not None

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from cli.common import engine_for, load_settings
 from core import queue
-from core.db import create_engine, transaction
-from core.logging import configure_logging
-from core.settings import Settings
+from core.db import transaction
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,17 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
-    assert settings.database_url is not None
+    settings = load_settings()
     if settings.dry_run:
         print(json.dumps({"requeued": 0, "dry_run": True, "note": "DRY_RUN leaves queue rows unchanged"}))
         return 0
-    engine = create_engine(settings.database_url, pool_size=1, app_name="sous-requeue")
-    try:
-        with transaction(engine) as conn:
-            n = queue.requeue_expired(conn, limit=args.limit, max_attempts=settings.queue_max_attempts)
-    finally:
-        engine.dispose()
+    with engine_for(settings, "sous-requeue") as engine, transaction(engine) as conn:
+        n = queue.requeue_expired(conn, limit=args.limit, max_attempts=settings.queue_max_attempts)
     print(json.dumps({"requeued": n}))
     return 0

@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from core.db import create_engine, transaction
-from core.logging import configure_logging
-from core.settings import Settings
+from cli.common import engine_for, load_settings
+from core.db import transaction
 from worker.shadow import shadow_report
 
 
@@ -17,16 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
-    assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1, app_name="sous-shadow-report")
-    try:
-        with transaction(engine) as conn:
-            report = shadow_report(
-                conn, max_disagreements=args.limit, columns=settings.shadow_compare_columns
-            )
-    finally:
-        engine.dispose()
+    settings = load_settings()
+    with engine_for(settings, "sous-shadow-report") as engine, transaction(engine) as conn:
+        report = shadow_report(conn, max_disagreements=args.limit, columns=settings.shadow_compare_columns)
     print(json.dumps(report, indent=2, default=str))
     return 0

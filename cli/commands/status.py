@@ -15,15 +15,14 @@ from typing import Any
 
 import redis
 
+from cli.common import load_settings, one_line
 from core import db, stage
 from core import observability as obs
 from core.alerts import Thresholds
 from core.db import create_engine, transaction
 from core.errors import DatabaseError
-from core.logging import configure_logging
 from core.settings import Settings
 
-WINDOW_SECONDS = obs.WINDOWS
 UNHEALTHY = 2
 
 
@@ -56,7 +55,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         # /readyz, which answers the network.
         missing = db.missing_table(exc)
         checks["database"] = "not migrated: run `sous migrate`" if missing else "down"
-        reason = None if missing else " ".join(str(exc).split())[:300]
+        reason = None if missing else one_line(str(exc))
         return {"checks": checks, "database_error": reason, "fleet": fleet, "alerts": [],
                 "stage": stage.unknown().as_dict()}  # fmt: skip
     finally:
@@ -76,7 +75,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         windows[label] = {
             **w,
             "finished": finished,
-            "rows_per_5min": round(finished * 300 / WINDOW_SECONDS[label], 1),
+            "rows_per_5min": round(finished * 300 / obs.WINDOWS[label], 1),
         }
     workers = fleet.get("live_workers")
     alerts = obs.current_alerts(
@@ -107,9 +106,7 @@ def exit_code(s: dict[str, Any]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(needs=("database",))
-    configure_logging(settings.log_level)
-    out = collect(settings)
+    out = collect(load_settings())
     print(json.dumps(out, default=str) if args.json else as_text(out))
     if out.get("database_error") and not args.json:
         print(f"sous status: database: {out['database_error']}", file=sys.stderr)

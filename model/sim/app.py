@@ -106,7 +106,7 @@ def create_app(config: SimConfig) -> FastAPI:
     engine = Engine(profile, time_scale=config.time_scale, max_num_seqs=config.max_num_seqs)
     faults = Faults(config.faults, seed=config.seed)
     m = SimMetrics(config.served_model_name, profile.name)
-    schemas = answers.load_answerers()
+    schemas = answers.registered()
     app = FastAPI(title="sous sim (simulated vLLM)", docs_url=None, redoc_url=None)
     log.info("sim_ready", extra={"profile": profile.name, "schemas": schemas, "simulated": True})
 

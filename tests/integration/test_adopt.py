@@ -18,6 +18,8 @@ from core import menu_jobs, migrate, queue
 from core.adoption import apply
 from core.db import create_engine, libpq_url
 from core.errors import InvalidInput
+from core.fetch import ImageData
+from core.resolution import Resolution
 from tests import supabase_shape as shape
 from tests.integration.test_pipeline_chunks import CountingResolver, make_settings
 from worker.cycle import CycleRunner
@@ -151,7 +153,7 @@ def test_supabase_shape_is_adopted_in_place_and_given_back(fresh_db: str, name: 
     assert state.monthly_used == 4  # the old ocr_jobs rows of this month count
     engine = create_engine(fresh_db, pool_size=1)
     try:  # a submission lands in the adopted table, through sous's own path
-        image = menu_jobs.ImageData(b"\x89PNG fake menu", "image/png", None)
+        image = ImageData(b"\x89PNG fake menu", "image/png", None)
         sub = menu_jobs.submit(engine, uuid.UUID(shape.USER_A), image)
         assert sub.created and sub.job["status"] == "queued" and sub.job["restaurant_name"] is None
     finally:
@@ -182,7 +184,7 @@ def test_claims_work_with_uuid_ids(fresh_db: str) -> None:
             assert isinstance(ids[0], str) and len(ids[0]) == 36
             claimed = queue.claim_rows(conn, limit=100, resolver="t", lease_seconds=60)
             assert {r.id for r in claimed} >= set(ids)
-            res = queue.Resolution("milk", "cup", 1, 0.9, "rules")
+            res = Resolution("resolved", "milk", 1, "cup", 0.9, "rules", None)
             assert queue.complete_rows(conn, [(r, res) for r in claimed]) == {r.id for r in claimed}
             row = queue.get_row(conn, str(ids[0]))
             assert row is not None and row["status"] == "resolved" and row["recipe_ingredient_id"] == "r-7"
@@ -281,7 +283,7 @@ def test_a_plain_postgres_shape_is_adopted_and_given_back(fresh_db: str) -> None
                 conn, limit=100, resolver="t", lease_seconds=60, review_mode="ingredient"
             )
             assert len(claimed) == 11 and all(r.attempt == 1 for r in claimed)  # 10 old pending + 1
-            res = queue.Resolution("salt", "tsp", 1, 0.9, "rules")
+            res = Resolution("resolved", "salt", 1, "tsp", 0.9, "rules", None)
             assert queue.complete_rows(conn, [(r, res) for r in claimed]) == {r.id for r in claimed}
         state = menu_jobs.get_quota(engine, uuid.UUID(shape.USER_A))
         assert (state.limits.plan, state.limits.monthly, state.monthly_used) == ("premium", 3, 2)

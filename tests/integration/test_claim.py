@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from core import queue
 from core.db import libpq_url, transaction
 from core.errors import DatabaseError
-from core.queue import Resolution
+from core.resolution import Resolution
 
 
 def _seed(engine: sa.Engine, n: int, **overrides: object) -> list[int]:
@@ -145,16 +145,18 @@ def test_stale_completion_is_fenced_off(engine: sa.Engine) -> None:
         (new,) = queue.claim_rows(conn, limit=1, resolver="fast-worker", lease_seconds=60)
     assert (old.attempt, new.attempt) == (1, 2)
 
+    stale = Resolution("resolved", "stale", 1, "g", 0.5, "openai", None)
+    fresh = Resolution("resolved", "flour", 2, "cup", 0.9, "local", None)
     # The stale claim finishes first while the new one still holds the row: nothing written.
     with transaction(engine) as conn:
-        assert queue.complete_rows(conn, [(old, Resolution("stale", "g", 1, 0.5, "openai"))]) == set()
+        assert queue.complete_rows(conn, [(old, stale)]) == set()
         assert queue.fail_rows(conn, [(old, "boom")], max_attempts=3) == {}
         assert queue.reject_rows(conn, [(old, "junk", "rules")]) == set()
     with transaction(engine) as conn:
-        assert queue.complete_rows(conn, [(new, Resolution("flour", "cup", 2, 0.9, "local"))]) == {row_id}
+        assert queue.complete_rows(conn, [(new, fresh)]) == {row_id}
     # ... and after the new claim resolved it, the stale one still changes nothing.
     with transaction(engine) as conn:
-        assert queue.complete_rows(conn, [(old, Resolution("stale", "g", 1, 0.5, "openai"))]) == set()
+        assert queue.complete_rows(conn, [(old, stale)]) == set()
         row = (
             conn.execute(sa.text("SELECT * FROM ingredient_match_queue WHERE id = :id"), {"id": row_id})
             .mappings()

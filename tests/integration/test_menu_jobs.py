@@ -17,8 +17,8 @@ from redis import Redis
 
 from core import jobs, menu_jobs
 from core.db import libpq_url
-from core.errors import DatabaseError, LeaseLost
-from core.menu_jobs import ImageData
+from core.errors import DatabaseError
+from core.fetch import ImageData
 from tests.api_support import ROOT, api_env, api_settings, png, png_bomb
 from tests.menus import render_menu
 from worker import menu_task
@@ -84,9 +84,11 @@ def test_writes_are_fenced_on_the_attempt(ctx, engine) -> None:
     time.sleep(0.05)
     second = menu_jobs.claim(engine, job_id, resolver="b", lease_seconds=60)
     assert second is not None and second.attempt == first.attempt + 1
-    with pytest.raises(LeaseLost):
-        menu_jobs.complete(engine, first, result={}, confidence=None, token_usage=None, processing_ms=1)
+    late = {"result": {}, "confidence": None, "token_usage": None, "processing_ms": 1}
+    assert menu_jobs.complete(engine, first, **late) is False  # nothing written: the lease was lost
+    assert menu_jobs.extend_lease(engine, first, 60) is False
     assert menu_jobs.fail(engine, first, "late", 1) is False
+    assert job_row(engine, job_id)["status"] == "processing"  # the second claim's job, untouched
     assert menu_jobs.claim(engine, job_id, resolver="c", lease_seconds=60) is None  # lease is live
     assert menu_task.run_menu_job(job_id)["status"] == "skipped"
 

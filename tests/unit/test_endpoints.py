@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import random
-from types import SimpleNamespace
 
 import httpx2 as httpx
 import pytest
 
 from core.errors import ProviderError
+from core.settings import Settings
 from model.chain import JsonRequest, ProviderChain, ProviderConfig, configs_from_settings
 from model.endpoints import Endpoint, EndpointPool, split_base_urls
 from model.ingredients import IngredientQuery, IngredientResolver
@@ -63,11 +63,9 @@ def test_base_urls_are_split_and_each_gets_its_own_health_url() -> None:
         "http://a:8000/v1",
         "http://b:9000/v1",
     ]
-    settings = SimpleNamespace(
-        provider_order=["local"], local_llm_enabled=True, local_llm_base_url="http://a:8000/v1,http://b:9000/v1",
-        local_llm_model="m", local_llm_api_key=None, local_llm_timeout_ms=1000,
-        local_llm_max_output_tokens=100, local_llm_response_format="json_schema",
-    )  # fmt: skip
+    settings = Settings(
+        llm_providers="local", local_llm_enabled=True, local_llm_base_url="http://a:8000/v1,http://b:9000/v1"
+    )
     (cfg,) = configs_from_settings(settings)
     assert cfg.endpoint_urls() == [
         ("http://a:8000/v1", "http://a:8000/health"),

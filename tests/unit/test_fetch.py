@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from core.fetch import (
-    FetchedImage,
     FetchFailed,
+    ImageData,
     ImageTooLarge,
     SafeFetcher,
     UnsafeUrl,
@@ -132,7 +132,7 @@ class SpyFetcher(SafeFetcher):
         return await super()._send(client, request)
 
 
-def fetch(fetcher: SafeFetcher, url: str) -> FetchedImage:
+def fetch(fetcher: SafeFetcher, url: str) -> ImageData:
     return asyncio.run(fetcher.fetch(url))
 
 
@@ -211,7 +211,7 @@ def test_redirects_are_followed_and_connect_to_the_checked_address(serve) -> Non
     image = fetch(fetcher, f"http://menu.test:{hop.port}/a.png")
     assert image.content == IMAGE
     assert image.content_type == "image/png"
-    assert image.url == f"http://cdn.test:{final.port}/b.png"
+    assert image.source_url == f"http://cdn.test:{final.port}/b.png"
     assert final.hosts == [f"cdn.test:{final.port}"]  # the name travels in Host, not the address
 
 
@@ -407,7 +407,7 @@ def test_a_hanging_fetch_holds_no_thread_and_blocks_no_one() -> None:
         url = f"http://127.0.0.1:{mute.getsockname()[1]}/a.png"
         fetcher = SafeFetcher(max_bytes=1000, deadline_seconds=1.0, policy=only_public_and("127.0.0.1"))
 
-        async def run() -> tuple[list[BaseException | FetchedImage], float, int]:
+        async def run() -> tuple[list[BaseException | ImageData], float, int]:
             threads_before = threading.active_count()
             fetches = asyncio.gather(*(fetcher.fetch(url) for _ in range(20)), return_exceptions=True)
             worst = 0.0

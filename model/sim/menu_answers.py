@@ -1,6 +1,6 @@
 """The simulator's "menu_extraction" answerer: the deterministic parser on the OCR lines.
 
-Registered for MENU_SCHEMA_NAME by model.sim.answers.load_answerers.
+Answers MENU_SCHEMA_NAME in model/sim/answers.py.
 """
 
 from __future__ import annotations
