@@ -151,7 +151,7 @@ def _item_match(text: str) -> re.Match[str] | None:
     if not match:
         return None
     name = clean_name(match["name"])
-    if not name or not any(c.isalpha() for c in name):
+    if sum(c.isalpha() for c in name) < 2:  # a name has two letters; "U €5.95" is OCR debris
         return None
     if is_marked(match):
         return match

@@ -50,6 +50,7 @@ SYMBOL_SAMPLE = 12  # prices whose surroundings are read for a currency symbol
 # Reading that strip takes a fraction of a second alone and several seconds on a busy box (3.6 s
 # beside three busy processes on 2 cores); past this the menu goes on without a symbol.
 SYMBOL_SECONDS = 30.0
+SYMBOL_SEEN_ALONE = 3  # sightings that name the symbol when no other one competes
 ERROR_TEXT = 200
 _BARE_PRICE = re.compile(r"\d{1,4}[.,]\d{2}")
 log = logging.getLogger(__name__)
@@ -365,9 +366,21 @@ def printed_symbol(img: Image.Image, segs: list[list[Word]], deadline: float) ->
         # No symbol is better than no menu; the currency then comes from the words alone.
         log.warning("ocr_symbol_unread", extra={"error": str(exc)[:ERROR_TEXT], "prices": len(prices)})
         return None
-    counts = Counter(c for c in text if c in "€£$¥₺")
-    best = counts.most_common(1)
-    return best[0][0] if best and best[0][1] * 2 >= len(prices) else None
+    return symbol_read(text, len(prices))
+
+
+def symbol_read(text: str, prices: int) -> str | None:
+    """The currency symbol Tesseract's reading of `prices` price crops shows: one seen beside
+    most of them; or, where noise hides it beside some (Tesseract misses a symbol on a grainy
+    photo about half the time), one seen again and again with no other competing."""
+    counts = Counter(c for c in text if c in "€£$¥₺").most_common()
+    if not counts:
+        return None
+    symbol, seen = counts[0]
+    rival = counts[1][1] if len(counts) > 1 else 0
+    if seen * 2 >= prices or (seen >= SYMBOL_SEEN_ALONE and seen >= 3 * rival):
+        return symbol
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover - the child process

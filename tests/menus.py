@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 from rapidfuzz import fuzz
 
@@ -162,9 +163,18 @@ def _photograph(rng: random.Random, page: Image.Image) -> bytes:
     angle = rng.uniform(-2.0, 2.0)
     img = page.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
     img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
-    noise = Image.effect_noise(img.size, rng.uniform(8, 16))
+    noise = _noise(rng, img.size, rng.uniform(8, 16))
     img = Image.blend(img, noise, 0.08).convert("RGB")
     return _encode(img, "JPEG", quality=rng.randint(55, 80))
+
+
+def _noise(rng: random.Random, size: tuple[int, int], sigma: float) -> Image.Image:
+    """Gaussian pixel noise around mid-grey, drawn from the menu's own seed. (Pillow's
+    `effect_noise` draws from C's process-wide rand(), so a menu came out different after other
+    menus had been rendered in the same process, and a test's result hung on the test order.)"""
+    gen = np.random.default_rng(rng.randrange(2**32))
+    pixels = np.clip(gen.normal(128.0, sigma, (size[1], size[0])), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "L")
 
 
 def _encode(img: Image.Image, fmt: str, **options: int) -> bytes:

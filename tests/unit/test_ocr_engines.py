@@ -138,3 +138,20 @@ def test_pages_read_from_two_threads_each_get_their_own_text() -> None:
     for t in threads:
         t.join(120)
     assert all(name in text for name, text in texts.items()), texts
+
+
+@pytest.mark.parametrize(
+    ("strip", "prices", "symbol"),
+    [
+        ("€12.50\n€9.00\n8.50\n€7.25", 4, "€"),  # beside most prices
+        ("e39.25 €\n©1579\n€20.25\n€19.95\n4.00\n9.95\n16.00", 12, "€"),  # 3 of 12, no rival
+        ("£39.25\n€15.79\n€20.25\n€19.95\n4.00\n9.95", 12, "€"),  # 3 against 1
+        ("£39.25\n£15.79\n€20.25\n€19.95\n€4.00\n9.95", 12, None),  # 3 against 2: unsure
+        ("€39.25\n15.79\n20.25\n€19.95\n4.00\n9.95", 12, None),  # twice in 12: noise
+        ("39.25\n15.79", 2, None),
+    ],
+)
+def test_the_printed_symbol_is_the_one_seen_beside_most_prices_or_alone_again_and_again(
+    strip: str, prices: int, symbol: str | None
+) -> None:
+    assert ocr_rapid.symbol_read(strip, prices) == symbol
