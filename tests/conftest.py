@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -100,7 +101,7 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     if os.environ.get("TEST_REDIS_URL"):
-        yield os.environ["TEST_REDIS_URL"]
+        yield _worker_database(os.environ["TEST_REDIS_URL"])
         return
     server = RedisServer()
     server.start()
@@ -108,6 +109,16 @@ def redis_server_url() -> Iterator[str]:
         yield server.url
     finally:
         server.destroy()
+
+
+def _worker_database(url: str) -> str:
+    """`make test` runs two pytest workers, and each test empties its Redis database: on a shared
+    TEST_REDIS_URL each worker takes a database of its own (gw0 -> 1, gw1 -> 2, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{int(worker[2:]) + 1}"))
 
 
 @pytest.fixture
