@@ -21,7 +21,9 @@ def read_currency(image: bytes) -> str | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", default="0:40", help="START:COUNT of rendered menus")
     parser.add_argument("--real", type=Path, default=None, help="the real-menus folder")
     args = parser.parse_args()
