@@ -15,6 +15,31 @@ from pathlib import Path
 from typing import Any
 
 
+def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; nothing when it has already exited."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def read_events(log_path: Path, event: str | None = None) -> list[dict[str, Any]]:
+    """The JSON log records of a process's log file (all, or those of one `event`)."""
+    out = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and (event is None or rec.get("event") == event):
+            out.append(rec)
+    return out
+
+
 def box_env(database_url: str, **settings: str) -> dict[str, str]:
     """This process's environment for a box's programs, minus any queue, model or rollout
     setting of the caller's shell (a stray ROLLOUT_STAGE would change what is measured), plus
@@ -61,15 +86,7 @@ class SousProcess:
         return self.popen.poll() is None
 
     def events(self, event: str | None = None) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and (event is None or rec.get("event") == event):
-                out.append(rec)
-        return out
+        return read_events(self.log_path, event)
 
     def signal(self, sig: int) -> None:
         if self.alive():
@@ -77,13 +94,7 @@ class SousProcess:
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds."""
-        if self.alive():
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=10)
+        stop_process(self.popen, timeout)
         self._log.close()
 
     def kill(self) -> None:

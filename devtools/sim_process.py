@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from devtools.procs import stop_process
 from devtools.services import free_port
 
 
@@ -68,13 +69,7 @@ class SimProcess:
         raise RuntimeError(f"sous sim did not become healthy within {timeout}s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
         self._log = None

@@ -17,6 +17,7 @@ from PIL import Image
 
 from core.auth import mint_token
 from core.settings import Settings
+from devtools.procs import stop_process
 
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 SERVICE_KEY = "test-service-key-0123456789abcdef"
@@ -93,14 +94,7 @@ def start_worker(env: dict[str, str], queues: str = "menus") -> subprocess.Popen
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    stop_process(proc, timeout=15)
 
 
 def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:

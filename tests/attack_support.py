@@ -29,6 +29,7 @@ import redis
 import sqlalchemy as sa
 
 from core.db import create_engine, libpq_url
+from devtools.procs import read_events
 from devtools.services import free_port
 from tests.api_support import ROOT, api_env, auth, stop, wait_http
 
@@ -47,15 +48,7 @@ class Stack:
     env: dict[str, str]
 
     def events(self, name: str) -> list[dict[str, object]]:
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("event") == name:
-                out.append(record)
-        return out
+        return read_events(self.log, name)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
+from devtools.procs import stop_process
 from devtools.services import DevServiceError, free_port
 
 
@@ -78,12 +79,6 @@ class PgBouncer:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
