@@ -20,22 +20,34 @@ def read_currency(image: bytes) -> str | None:
     return parse_with_rules(ocr_image(image, engine="rapidocr")).get("currency")
 
 
+def seed_range(text: str) -> range:
+    """START:COUNT -> the seeds, or a one-line argparse error."""
+    try:
+        start, count = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected START:COUNT, got {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError("COUNT must be at least 1")
+    return range(start, start + count)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", default="0:40", help="START:COUNT of rendered menus")
+    parser.add_argument("--seeds", type=seed_range, default="0:40", help="START:COUNT of rendered menus")
     parser.add_argument("--real", type=Path, default=None, help="the real-menus folder")
     args = parser.parse_args()
-    start, count = (int(x) for x in args.seeds.split(":"))
     right = 0
-    for seed in range(start, start + count):
+    for seed in args.seeds:
         menu = render_menu(seed)
         got = read_currency(menu.image)
         right += got == menu.currency
         print(f"rendered {seed}: truth {menu.currency}, read {got}", flush=True)
-    print(f"rendered menus: {right}/{count} currencies right")
+    print(f"rendered menus: {right}/{len(args.seeds)} currencies right")
     if args.real:
+        if not args.real.is_dir():
+            parser.error(f"--real: {args.real} is not a folder")
         truths = sorted(args.real.glob("*.json"))
         real_right = 0
         for truth_file in truths:
